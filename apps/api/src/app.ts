@@ -1,0 +1,70 @@
+/** The express application: body parsing, routes, and the one error handler (OpenAI error shape everywhere). */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { MuleError } from '@mule/core';
+import type { ApiContext } from './api-context.js';
+import type { DefinitionContext } from './definitions-service.js';
+import { sendError } from './http-errors.js';
+import { chatCompletionsRouter } from './routes/chat-completions.js';
+import { definitionsRouter } from './routes/definitions.js';
+import { healthRouter } from './routes/health.js';
+import { jobsRouter } from './routes/jobs.js';
+import { modelsRouter } from './routes/models.js';
+import { wasmExecuteRouter } from './routes/wasm-execute.js';
+
+const MODULE_UPLOAD = /^\/v1\/wasm\/modules\/[^/]+$/;
+
+export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      ctx.log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 100) / 100 }, 'request');
+    });
+    next();
+  });
+
+  const json = express.json({ limit: ctx.config.MULE_MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
+  // Module uploads parse their own bodies (raw bytes, or JSON larger than MULE_MAX_BODY_BYTES).
+  app.use((req, res, next) => (req.method === 'PUT' && MODULE_UPLOAD.test(req.path) ? next() : json(req, res, next)));
+
+  app.use(healthRouter(ctx));
+  app.use(modelsRouter(ctx));
+  app.use(chatCompletionsRouter(ctx));
+  app.use(jobsRouter(ctx));
+  app.use(wasmExecuteRouter(ctx));
+  app.use(definitionsRouter(ctx, defs));
+
+  app.use((req: Request, res: Response) => {
+    sendError(res, new MuleError('not_found', `no route ${req.method} ${req.path}`));
+  });
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const parserError = error as { type?: string; status?: number; message?: string };
+    if (parserError?.type === 'entity.too.large') {
+      sendError(res, new MuleError('payload_too_large', `the request body is larger than MULE_MAX_BODY_BYTES (${ctx.config.MULE_MAX_BODY_BYTES} bytes)`));
+      return;
+    }
+    if (parserError?.type === 'entity.parse.failed') {
+      sendError(res, new MuleError('invalid_request', `the request body is not valid JSON: ${parserError.message ?? ''}`.trim()));
+      return;
+    }
+    if (typeof parserError?.status === 'number' && parserError.status >= 400 && parserError.status < 500 && !(error instanceof MuleError)) {
+      // Other body-parser refusals: unsupported charset or encoding, aborted upload.
+      sendError(res, new MuleError('invalid_request', parserError.message ?? 'bad request'));
+      return;
+    }
+    if (!(error instanceof MuleError) || error.code === 'internal_error') {
+      ctx.log.error({ err: error, method: req.method, path: req.path }, 'request failed');
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendError(res, error);
+  });
+  return app;
+}

@@ -1,0 +1,103 @@
+/**
+ * Synchronous calls wait here. One LISTEN connection per api process and a map of waiters by job id: a worker's
+ * NOTIFY (payload: job id) wakes us, the row decides (one query per burst of notifications, for every job it
+ * names). After a reconnect every waiter's row is read again, since notifications sent meanwhile are lost.
+ * No polling loop.
+ */
+import { CHANNELS, Listener, readOutcomes, type JobOutcome, type Pool } from '@mule/db';
+import { isFinished } from '@mule/core';
+import type { Logger } from './logger.js';
+
+type Waiter = (outcome: JobOutcome) => void;
+
+export type WaitResult = { kind: 'finished'; outcome: JobOutcome } | { kind: 'timeout' } | { kind: 'aborted' };
+
+export class JobWaiters {
+  private readonly waiting = new Map<string, Set<Waiter>>();
+  private readonly pending = new Set<string>();
+  private flushScheduled = false;
+  private readonly listener: Listener;
+
+  constructor(
+    private readonly pool: Pool,
+    connectionString: string,
+    private readonly log: Logger,
+  ) {
+    this.listener = new Listener({
+      connectionString,
+      channels: [CHANNELS.jobFinished],
+      applicationName: 'mule-api-listener',
+      onNotification: (_channel, jobId) => {
+        if (this.waiting.has(jobId)) this.check([jobId]);
+      },
+      onReconnect: () => {
+        this.log.info({ waiting: this.waiting.size }, 'job listener reconnected; re-reading waiting jobs');
+        this.check([...this.waiting.keys()]);
+      },
+      onError: (error) => this.log.warn({ err: error.message }, 'job listener connection lost; reconnecting'),
+    });
+  }
+
+  start(): Promise<void> {
+    return this.listener.start();
+  }
+
+  get listening(): boolean {
+    return this.listener.connected;
+  }
+
+  /**
+   * Registers a waiter for `jobId`. Register before the job can finish (before the submit commits), or call
+   * `check([jobId])` after registering for a job that already existed.
+   */
+  wait(jobId: string, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult> {
+    return new Promise((resolve) => {
+      const done = (result: WaitResult) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const set = this.waiting.get(jobId);
+        set?.delete(waiter);
+        if (set?.size === 0) this.waiting.delete(jobId);
+        resolve(result);
+      };
+      const waiter: Waiter = (outcome) => done({ kind: 'finished', outcome });
+      const onAbort = () => done({ kind: 'aborted' });
+      const timer = setTimeout(() => done({ kind: 'timeout' }), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let set = this.waiting.get(jobId);
+      if (!set) this.waiting.set(jobId, (set = new Set()));
+      set.add(waiter);
+    });
+  }
+
+  /** Reads the named jobs (coalesced per tick) and wakes the waiters of those that finished. */
+  check(jobIds: string[]): void {
+    for (const id of jobIds) this.pending.add(id);
+    if (this.flushScheduled || this.pending.size === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => void this.flush());
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const ids = [...this.pending].filter((id) => this.waiting.has(id));
+    this.pending.clear();
+    if (ids.length === 0) return;
+    let outcomes: JobOutcome[];
+    try {
+      outcomes = await readOutcomes(this.pool, ids);
+    } catch (error) {
+      // The database is unreachable: the listener will reconnect and re-read every waiter then.
+      this.log.warn({ err: (error as Error).message }, 'could not read finished jobs');
+      return;
+    }
+    for (const outcome of outcomes) {
+      if (!isFinished(outcome.status)) continue;
+      for (const waiter of [...(this.waiting.get(outcome.id) ?? [])]) waiter(outcome);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.listener.stop();
+  }
+}

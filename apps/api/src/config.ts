@@ -1,0 +1,51 @@
+/** The api's configuration (SPEC 3), parsed once at start; nothing else reads process.env. */
+import { z } from 'zod';
+import { boolVar, intVar, logLevelVar, parseConfig, parseSecretKey, postgresUrlVar } from '@mule/core';
+
+const schema = z.object({
+  /** PostgreSQL connection string. */
+  DATABASE_URL: postgresUrlVar,
+  /** HTTP port; 0 picks a free one (logged as `port`). */
+  PORT: intVar(8080, 0, 65535),
+  /** Bind address; loopback unless set (containers set 0.0.0.0). */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /** How long a synchronous workflow call waits before answering 504 (the job goes on). */
+  MULE_SYNC_TIMEOUT_MS: intVar(300_000, 1, 24 * 3600 * 1000),
+  /** Largest JSON request body (413 above). */
+  MULE_MAX_BODY_BYTES: intVar(1_048_576, 1024, 512 * 1024 * 1024),
+  /** Largest module upload (413 above). */
+  MULE_WASM_MAX_MODULE_MB: intVar(20, 1, 512),
+  /** Linear memory cap of a module run. */
+  MULE_WASM_MAX_MEMORY_MB: intVar(64, 1, 4096),
+  /** Worker threads for /v1/wasm/execute and agent tools. */
+  MULE_WASM_THREADS: intVar(2, 1, 64),
+  /** A file or folder of definitions applied at start. */
+  MULE_DEFINITIONS: z.string().min(1).optional(),
+  /** Lease of a job's claim; sent with each queued job (the worker heartbeats within it). */
+  MULE_LEASE_SECONDS: intVar(30, 10, 3600),
+  /** 32 random bytes (64 hex characters or base64) that encrypt provider API keys at rest. */
+  MULE_SECRET_KEY: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return null;
+      const key = parseSecretKey(value);
+      if (!key) {
+        ctx.addIssue({ code: 'custom', message: 'must be 32 bytes as 64 hex characters or base64' });
+        return z.NEVER;
+      }
+      return key;
+    }),
+  /** Connections in the api's pool. */
+  MULE_DB_POOL_MAX: intVar(20, 2, 500),
+  /** pino level. */
+  LOG_LEVEL: logLevelVar,
+  /** Log prompts and outputs (off by default: they may hold personal data). */
+  MULE_LOG_CONTENT: boolVar(false),
+});
+
+export type ApiConfig = z.infer<typeof schema>;
+
+export function loadApiConfig(env: Record<string, string | undefined> = process.env): Readonly<ApiConfig> {
+  return parseConfig(schema, env);
+}

@@ -1,0 +1,40 @@
+/** The public shape of a job (SPEC 5.2). */
+import { formatJobId } from '@mule/core';
+import type { JobRow, JobStepRow } from '@mule/db';
+
+const iso = (date: Date | null) => (date ? date.toISOString() : null);
+
+function stepView(step: JobStepRow) {
+  return {
+    id: step.stepId,
+    type: step.type,
+    status: step.status,
+    attempt: step.attempt,
+    input: step.input ?? null,
+    output: step.output ?? null,
+    error: step.error ?? null,
+    usage: step.usage ?? null,
+    started_at: iso(step.startedAt),
+    completed_at: iso(step.completedAt),
+    duration_ms: step.durationMs === null ? null : Math.round(step.durationMs * 1000) / 1000,
+  };
+}
+
+export function jobView(job: JobRow) {
+  return {
+    id: formatJobId(job.id),
+    object: 'job' as const,
+    workflow: job.workflowName,
+    workflow_version: job.workflowVersion,
+    model: job.model,
+    status: job.status,
+    input: job.input,
+    output: job.output ?? null,
+    error: job.error ?? null,
+    attempts: job.attempts,
+    created_at: iso(job.createdAt),
+    started_at: iso(job.startedAt),
+    completed_at: iso(job.completedAt),
+    steps: job.steps.map(stepView),
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * Definitions over REST (SPEC 5.4): GET list, GET one, PUT (create 201 / replace or unchanged 200), DELETE
+ * (409 while referenced) for providers, agents, workflows and wasm modules. Bodies are the definitions of SPEC 4
+ * without `kind`; read-only fields a GET adds (version, sha256, timestamps…) are accepted back and ignored, so a
+ * definition read can be PUT again as is.
+ */
+import { Router, type Request } from 'express';
+import { isValidName, MuleError, parseDefinition, type DefinitionKind } from '@mule/core';
+import {
+  getAgent,
+  getModule,
+  getProvider,
+  getWorkflow,
+  listAgents,
+  listModules,
+  listProviders,
+  listWorkflows,
+  type ModuleRow,
+  type ProviderRow,
+  type PutOutcome,
+  type SpecRow,
+  type WorkflowRow,
+} from '@mule/db';
+import type { ApiContext } from '../api-context.js';
+import {
+  applyAgent,
+  applyProvider,
+  applyWorkflow,
+  removeDefinition,
+  type DefinitionContext,
+} from '../definitions-service.js';
+import { moduleUploadHandler } from './wasm-modules.js';
+
+const READ_ONLY_FIELDS = ['object', 'version', 'created_at', 'updated_at', 'has_api_key', 'size'];
+
+const iso = (date: Date) => date.toISOString();
+const spread = (spec: unknown) => (spec && typeof spec === 'object' ? (spec as Record<string, unknown>) : {});
+
+export const views = {
+  provider: (row: ProviderRow) => ({
+    ...spread(row.spec),
+    object: 'provider',
+    has_api_key: row.apiKeyCipher !== null,
+    created_at: iso(row.createdAt),
+    updated_at: iso(row.updatedAt),
+  }),
+  agent: (row: SpecRow) => ({ ...spread(row.spec), object: 'agent', created_at: iso(row.createdAt), updated_at: iso(row.updatedAt) }),
+  wasm_module: (row: ModuleRow) => ({
+    ...spread(row.spec),
+    object: 'wasm_module',
+    sha256: row.sha256,
+    size: row.size,
+    created_at: iso(row.createdAt),
+    updated_at: iso(row.updatedAt),
+  }),
+  workflow: (row: WorkflowRow) => ({
+    ...spread(row.spec),
+    object: 'workflow',
+    version: row.version,
+    created_at: iso(row.createdAt),
+    updated_at: iso(row.updatedAt),
+  }),
+};
+
+/** The path's name, checked; the body's `name`, when given, must be the same. */
+export function nameParam(req: Request): string {
+  const name = String(req.params['name']);
+  if (!isValidName(name)) {
+    throw new MuleError('invalid_request', `name "${name}" must match ^[a-z0-9][a-z0-9._-]{0,62}$`, { param: 'name' });
+  }
+  return name;
+}
+
+export function definitionBody(req: Request, name: string, extraReadOnly: string[] = []): Record<string, unknown> {
+  const body: unknown = req.body;
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new MuleError('invalid_request', 'the request body must be a JSON object (Content-Type: application/json)');
+  }
+  const copy = { ...(body as Record<string, unknown>) };
+  for (const field of [...READ_ONLY_FIELDS, ...extraReadOnly]) delete copy[field];
+  if (copy['name'] !== undefined && copy['name'] !== name) {
+    throw new MuleError('invalid_request', `name "${String(copy['name'])}" in the body differs from "${name}" in the path`, {
+      param: 'name',
+    });
+  }
+  copy['name'] = name;
+  return copy;
+}
+
+export const putStatus = (outcome: PutOutcome) => (outcome === 'created' ? 201 : 200);
+
+function notFound(kind: DefinitionKind, name: string): MuleError {
+  return new MuleError('not_found', `no ${kind.replace('_', ' ')} "${name}"`, { param: 'name' });
+}
+
+export function definitionsRouter(ctx: ApiContext, defs: DefinitionContext): Router {
+  const router = Router();
+
+  const crud = <Row>(
+    path: string,
+    kind: DefinitionKind,
+    list: () => Promise<Row[]>,
+    get: (name: string) => Promise<Row | null>,
+    view: (row: Row) => unknown,
+    put?: (name: string, req: Request) => Promise<PutOutcome>,
+  ) => {
+    router.get(path, async (_req, res) => {
+      res.json({ object: 'list', data: (await list()).map(view) });
+    });
+    router.get(`${path}/:name`, async (req, res) => {
+      const name = nameParam(req);
+      const row = await get(name);
+      if (!row) throw notFound(kind, name);
+      res.json(view(row));
+    });
+    if (put) {
+      router.put(`${path}/:name`, async (req, res) => {
+        const name = nameParam(req);
+        const outcome = await put(name, req);
+        res.status(putStatus(outcome)).json(view((await get(name))!));
+      });
+    }
+    router.delete(`${path}/:name`, async (req, res) => {
+      const name = nameParam(req);
+      const result = await removeDefinition(defs, kind, name);
+      if (!result.deleted && result.reason === 'not_found') throw notFound(kind, name);
+      if (!result.deleted && result.reason === 'referenced') {
+        throw new MuleError('conflict', `${kind.replace('_', ' ')} "${name}" is still used by ${result.by.join(', ')}`);
+      }
+      res.json({ name, object: kind, deleted: true });
+    });
+  };
+
+  crud('/v1/providers', 'provider', () => listProviders(ctx.prisma), (n) => getProvider(ctx.prisma, n), views.provider, (name, req) =>
+    applyProvider(defs, parseDefinition('provider', definitionBody(req, name))),
+  );
+  crud('/v1/agents', 'agent', () => listAgents(ctx.prisma), (n) => getAgent(ctx.prisma, n), views.agent, (name, req) =>
+    applyAgent(defs, parseDefinition('agent', definitionBody(req, name))),
+  );
+  crud('/v1/workflows', 'workflow', () => listWorkflows(ctx.prisma), (n) => getWorkflow(ctx.prisma, n), views.workflow, async (name, req) =>
+    (await applyWorkflow(defs, parseDefinition('workflow', definitionBody(req, name)))).outcome,
+  );
+  // Modules: PUT takes raw bytes or JSON with wasm_base64 (wasm-modules.ts); the rest is shared.
+  router.put('/v1/wasm/modules/:name', moduleUploadHandler(ctx, defs));
+  crud('/v1/wasm/modules', 'wasm_module', () => listModules(ctx.prisma), (n) => getModule(ctx.prisma, n), views.wasm_module);
+  return router;
+}

@@ -1,0 +1,30 @@
+/** Health (process up), readiness (database reachable and migrated) and metrics (SPEC 5.3). */
+import { Router } from 'express';
+import { isMigrated, isQueueInstalled } from '@mule/db';
+import { register } from 'prom-client';
+import type { ApiContext } from '../api-context.js';
+
+export function healthRouter(ctx: ApiContext): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  router.get('/readyz', async (_req, res) => {
+    const checks = { database: false, migrated: false, queue: false, listener: ctx.waiters.listening };
+    try {
+      await ctx.pool.query('SELECT 1');
+      checks.database = true;
+      checks.migrated = await isMigrated(ctx.pool);
+      checks.queue = await isQueueInstalled(ctx.pool);
+    } catch {
+      // reported through the checks below
+    }
+    const ready = checks.database && checks.migrated && checks.queue;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
+  });
+  router.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', register.contentType);
+    res.send(await register.metrics());
+  });
+  return router;
+}

@@ -1,0 +1,43 @@
+/** POST /v1/wasm/execute (SPEC 5.1): runs one module in the api's sandbox, without the queue. */
+import { Router } from 'express';
+import { z } from 'zod';
+import { MuleError, parseWith } from '@mule/core';
+import { readModuleBytes, resolveModuleRef } from '@mule/db';
+import type { ApiContext } from '../api-context.js';
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** A direct call holds an HTTP request open: five minutes is the most it may ask for. */
+const MAX_TIMEOUT_MS = 300_000;
+
+const executeSchema = z.strictObject({
+  module: z.string().min(1).max(256),
+  input: z.unknown().optional(),
+  timeout_ms: z.int().min(1).max(MAX_TIMEOUT_MS).optional(),
+});
+
+export function wasmExecuteRouter(ctx: ApiContext): Router {
+  const router = Router();
+  router.post('/v1/wasm/execute', async (req, res) => {
+    if (req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+      throw new MuleError('invalid_request', 'the request body must be a JSON object (Content-Type: application/json)');
+    }
+    const request = parseWith(executeSchema, req.body);
+    const ref = await resolveModuleRef(ctx.prisma, request.module);
+    if (!ref) throw new MuleError('not_found', `no wasm module "${request.module}"`, { param: 'module' });
+    const gone = new AbortController();
+    res.on('close', () => gone.abort());
+    const result = await ctx.wasm.run({
+      sha256: ref.sha256,
+      loadBytes: async (sha256) => {
+        const bytes = await readModuleBytes(ctx.prisma, sha256);
+        if (!bytes) throw new MuleError('not_found', `module bytes ${sha256} are gone`);
+        return bytes;
+      },
+      input: request.input ?? null,
+      timeoutMs: request.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+      signal: gone.signal,
+    });
+    res.json({ output: result.output, duration_ms: result.durationMs, logs: result.logs });
+  });
+  return router;
+}

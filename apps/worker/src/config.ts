@@ -1,0 +1,45 @@
+/** The worker's configuration (SPEC 3), parsed once at start; nothing else reads process.env. */
+import { z } from 'zod';
+import { boolVar, intVar, logLevelVar, parseConfig, parseSecretKey, postgresUrlVar } from '@mule/core';
+
+const schema = z.object({
+  /** PostgreSQL connection string. */
+  DATABASE_URL: postgresUrlVar,
+  /** Port of /metrics, /healthz and /readyz; 0 picks a free one (logged as `port`). */
+  METRICS_PORT: intVar(9464, 0, 65535),
+  /** Bind address of the metrics port (containers set 0.0.0.0 so Prometheus can scrape it). */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Jobs this process runs at once. */
+  WORKER_CONCURRENCY: intVar(4, 1, 256),
+  /** How long a silent worker keeps a job before another takes it over (pg-boss heartbeat). */
+  MULE_LEASE_SECONDS: intVar(30, 10, 3600),
+  /** How long a stopping worker lets running steps finish before handing their jobs back. */
+  MULE_SHUTDOWN_GRACE_SECONDS: intVar(25, 0, 3600),
+  /** Linear memory cap of a module run. */
+  MULE_WASM_MAX_MEMORY_MB: intVar(64, 1, 4096),
+  /** Worker threads running WASM steps and tools. */
+  MULE_WASM_THREADS: intVar(2, 1, 64),
+  /** 32 random bytes (64 hex or base64) that decrypt stored provider keys. */
+  MULE_SECRET_KEY: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return null;
+      const key = parseSecretKey(value);
+      if (!key) {
+        ctx.addIssue({ code: 'custom', message: 'must be 32 bytes as 64 hex characters or base64' });
+        return z.NEVER;
+      }
+      return key;
+    }),
+  /** pino level. */
+  LOG_LEVEL: logLevelVar,
+  /** Log prompts and outputs (off by default). */
+  MULE_LOG_CONTENT: boolVar(false),
+});
+
+export type WorkerConfig = z.infer<typeof schema>;
+
+export function loadWorkerConfig(env: Record<string, string | undefined> = process.env): Readonly<WorkerConfig> {
+  return parseConfig(schema, env);
+}

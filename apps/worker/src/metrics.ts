@@ -1,0 +1,40 @@
+/** The worker's Prometheus metrics (SPEC 9). Labels stay small: workflow name, step type, status, outcome. */
+import { Counter, Gauge, Histogram, collectDefaultMetrics, register } from 'prom-client';
+
+collectDefaultMetrics();
+
+/** Milliseconds to minutes: a WASM step takes ~1 ms, an agent run seconds, a long workflow minutes. */
+const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
+
+export const metrics = {
+  jobs: new Counter({ name: 'mule_jobs_total', help: 'Jobs finished, by workflow and final status', labelNames: ['workflow', 'status'] }),
+  jobDuration: new Histogram({
+    name: 'mule_job_duration_seconds',
+    help: 'Time from a job being claimed to its end',
+    labelNames: ['workflow'],
+    buckets: SECONDS_BUCKETS,
+  }),
+  queueWait: new Histogram({
+    name: 'mule_job_queue_wait_seconds',
+    help: 'Time from a job being submitted to its first claim',
+    buckets: SECONDS_BUCKETS,
+  }),
+  steps: new Counter({ name: 'mule_steps_total', help: 'Step attempts finished, by type and status', labelNames: ['type', 'status'] }),
+  stepDuration: new Histogram({
+    name: 'mule_step_duration_seconds',
+    help: 'Duration of a step attempt',
+    labelNames: ['type'],
+    buckets: SECONDS_BUCKETS,
+  }),
+  busySlots: new Gauge({ name: 'mule_worker_busy_slots', help: 'Jobs this worker is running now' }),
+  slots: new Gauge({ name: 'mule_worker_slots', help: 'Jobs this worker can run at once (WORKER_CONCURRENCY)' }),
+  tokens: new Counter({
+    name: 'mule_llm_tokens_total',
+    help: 'LLM tokens used by agent steps',
+    labelNames: ['provider', 'model', 'kind'],
+  }),
+  wasmExecutions: new Counter({ name: 'mule_wasm_executions_total', help: 'WASM runs by outcome', labelNames: ['outcome'] }),
+  queueDepth: new Gauge({ name: 'mule_queue_depth', help: 'Jobs queued and not yet claimed' }),
+};
+
+export { register };

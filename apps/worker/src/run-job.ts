@@ -1,0 +1,162 @@
+/**
+ * Runs one claimed job: its plan's steps in order, each step's result stored before the next starts, then the
+ * job's final state, then a NOTIFY for the api (after the commit, as its own statement: FACTS.md measured a
+ * NOTIFY inside the commit at a third of the throughput). A job taken over after a crash resumes at its first
+ * unfinished step with the stored outputs. Database failures propagate: pg-boss hands the job back and a later
+ * claim resumes it; step failures are the job's and are stored.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatJobId, jobPlanSchema, MuleError, toMuleError, type PlanStep } from '@mule/core';
+import {
+  abandonRunningSteps,
+  claimJob,
+  CHANNELS,
+  finishJob,
+  finishStep,
+  notify,
+  readStepRecords,
+  startStep,
+  type Pool,
+  type QueueJob,
+  type StepEnd,
+} from '@mule/db';
+import type { Logger } from './logger.js';
+import { metrics } from './metrics.js';
+import type { RunningJobs } from './running-jobs.js';
+import type { StepRunner } from './steps/step-runner.js';
+
+export interface JobRunnerDeps {
+  pool: Pool;
+  log: Logger;
+  running: RunningJobs;
+  steps: Record<PlanStep['type'], StepRunner>;
+  logContent: boolean;
+}
+
+/** Retry delay: exponential from 250 ms, capped at 30 s, with full jitter over its upper half. */
+export function retryDelayMs(attempt: number): number {
+  const ceiling = Math.min(30_000, 250 * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+interface ResumePoint {
+  index: number;
+  input: unknown;
+  /** Attempts already made, per step index. */
+  attempts: Map<number, number>;
+}
+
+/** Where a job continues after a takeover: the first step without a completed attempt. */
+async function resumePoint(pool: Pool, jobId: string, jobInput: unknown): Promise<ResumePoint> {
+  await abandonRunningSteps(pool, jobId, {
+    code: 'unavailable',
+    message: 'the worker running this attempt stopped before it finished; another worker took the job over',
+  });
+  const records = await readStepRecords(pool, jobId);
+  const attempts = new Map<number, number>();
+  const outputs = new Map<number, unknown>();
+  for (const record of records) {
+    attempts.set(record.step_index, Math.max(attempts.get(record.step_index) ?? 0, record.attempt));
+    if (record.status === 'completed') outputs.set(record.step_index, record.output);
+  }
+  let index = 0;
+  let input = jobInput;
+  while (outputs.has(index)) {
+    input = outputs.get(index);
+    index++;
+  }
+  return { index, input, attempts };
+}
+
+export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<void> {
+  const { pool, running } = deps;
+  const job = await claimJob(pool, queued.jobId);
+  if (!job) {
+    // Finished or cancelled already. An earlier worker may have died between its commit and its NOTIFY.
+    await notify(pool, CHANNELS.jobFinished, queued.jobId);
+    return;
+  }
+  const log = deps.log.child({ job_id: formatJobId(job.id), workflow: job.workflow_name, attempt: job.attempts });
+  if (job.attempts === 1) metrics.queueWait.observe((Date.now() - job.created_at.getTime()) / 1000);
+  const plan = jobPlanSchema.parse(job.plan);
+  const controller = running.start(job.id, queued.signal);
+  metrics.busySlots.inc();
+  const started = performance.now();
+  try {
+    const resume = job.attempts > 1 ? await resumePoint(pool, job.id, job.input) : { index: 0, input: job.input, attempts: new Map() };
+    if (job.attempts > 1) log.info({ resume_at: plan.steps[resume.index]?.id }, 'resuming job');
+    const status = await runSteps(deps, log, job.id, plan.steps, resume, controller.signal);
+    if (status) {
+      metrics.jobs.inc({ workflow: job.workflow_name, status });
+      metrics.jobDuration.observe({ workflow: job.workflow_name }, (performance.now() - started) / 1000);
+      log.info({ status, ms: Math.round(performance.now() - started) }, 'job finished');
+    }
+    await notify(pool, CHANNELS.jobFinished, job.id);
+  } finally {
+    metrics.busySlots.dec();
+    running.finish(job.id);
+  }
+}
+
+/** Runs steps from the resume point; returns the job's final status, or null when it was cancelled meanwhile. */
+async function runSteps(
+  deps: JobRunnerDeps,
+  jobLog: Logger,
+  jobId: string,
+  steps: PlanStep[],
+  resume: ResumePoint,
+  signal: AbortSignal,
+): Promise<'completed' | 'failed' | null> {
+  const { pool } = deps;
+  let input = resume.input;
+  for (let index = resume.index; index < steps.length; index++) {
+    const step = steps[index]!;
+    const last = index === steps.length - 1;
+    let attempt = resume.attempts.get(index) ?? 0;
+    for (;;) {
+      attempt++;
+      const log = jobLog.child({ step_id: step.id, step_attempt: attempt });
+      if (!(await startStep(pool, { jobId, index, attempt, stepId: step.id, type: step.type, input }))) return null;
+      const started = performance.now();
+      // A WASM run enforces its own deadline (and reports wasm_timeout); this timer is its backstop.
+      const timeoutMs = step.type === 'wasm' ? step.timeout_ms + 1000 : step.timeout_ms;
+      const stepSignal = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+      let end: StepEnd;
+      let error: MuleError | null = null;
+      try {
+        const result = await deps.steps[step.type]({ jobId, step, input, signal: stepSignal, log });
+        end = { jobId, index, attempt, status: 'completed', output: result.output, usage: result.usage, durationMs: performance.now() - started };
+        input = result.output;
+      } catch (thrown) {
+        error = stepError(thrown, step, stepSignal, signal);
+        end = { jobId, index, attempt, status: 'failed', error: error.toJSON(), durationMs: performance.now() - started };
+      }
+      metrics.steps.inc({ type: step.type, status: end.status });
+      metrics.stepDuration.observe({ type: step.type }, end.durationMs / 1000);
+      if (signal.aborted) return null; // cancelled or claim lost: the api or the next claim owns the rows now
+      if (!error) {
+        log.debug({ ms: Math.round(end.durationMs), ...(deps.logContent ? { output: end.output } : {}) }, 'step completed');
+        if (last) return (await finishJob(pool, end, { id: jobId, status: 'completed', output: end.output })) ? 'completed' : null;
+        if (!(await finishStep(pool, end))) return null;
+        break;
+      }
+      const retry = error.retryable && attempt <= step.retries;
+      log.warn({ code: error.code, err: error.message, retry }, 'step failed');
+      if (!retry) {
+        return (await finishJob(pool, end, { id: jobId, status: 'failed', error: error.toJSON() })) ? 'failed' : null;
+      }
+      if (!(await finishStep(pool, end))) return null;
+      await sleep(retryDelayMs(attempt), undefined, { signal }).catch(() => {});
+      if (signal.aborted) return null;
+    }
+  }
+  return 'completed';
+}
+
+/** The error a step attempt ended with; an abort by the step's own timer is a step_timeout. */
+function stepError(thrown: unknown, step: PlanStep, stepSignal: AbortSignal, jobSignal: AbortSignal): MuleError {
+  if (stepSignal.aborted && !jobSignal.aborted && !(thrown instanceof MuleError && thrown.code === 'wasm_timeout')) {
+    return new MuleError('step_timeout', `step "${step.id}" ran longer than its timeout of ${step.timeout_ms} ms`);
+  }
+  return toMuleError(thrown);
+}

@@ -1,0 +1,241 @@
+/**
+ * A fixed number of pre-started sandbox threads. A thread costs ~37 ms and ~8 MiB to start (FACTS.md), so threads
+ * are reused from run to run; a run waits in a FIFO queue while all are busy. The deadline is enforced here, from
+ * the main thread: wasm cannot be interrupted from inside its own thread, so on expiry (or abort) the thread is
+ * terminated, which stops even a loop in a start function within ~10 ms, and a new one is started in its place.
+ * Other runs, on other threads, never notice.
+ */
+import { Worker } from 'node:worker_threads';
+import { MuleError } from '@mule/core';
+import type { FromThread, RunMessage, RunReply, ThreadInit } from './thread-protocol.js';
+
+export interface PoolJob {
+  sha256: string;
+  module: WebAssembly.Module;
+  input: string;
+  /** Counted from the moment a thread takes the job: waiting in the queue is not the module's fault. */
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+interface Job extends PoolJob {
+  id: number;
+  resolve: (reply: RunReply) => void;
+  reject: (error: MuleError) => void;
+  slot: Slot | null;
+  timer: NodeJS.Timeout | null;
+  onAbort: (() => void) | null;
+  settled: boolean;
+}
+
+interface Slot {
+  worker: Worker;
+  ready: boolean;
+  job: Job | null;
+  /** Modules this thread already holds, so they are posted to it once (posting one costs ~75 us). */
+  modules: Set<string>;
+  /** Terminated or crashed: its events are ignored from then on. */
+  gone: boolean;
+}
+
+/** A thread's JS heap holds only its capture buffers and one input; wasm memory is capped by admission. */
+const THREAD_HEAP_MB = 256;
+/** After this many threads in a row died before becoming ready, wait before starting more. */
+const START_FAILURES_BEFORE_PAUSE = 3;
+const START_PAUSE_MS = 1000;
+
+export class ThreadPool {
+  private readonly slots = new Set<Slot>();
+  private readonly queue: Job[] = [];
+  private readonly readyWaiters: Array<() => void> = [];
+  private nextId = 1;
+  /** Jobs queued or running: threads keep the process alive only while there are some. */
+  private active = 0;
+  private startFailures = 0;
+  private closed = false;
+
+  constructor(
+    private readonly size: number,
+    private readonly init: ThreadInit,
+  ) {
+    for (let i = 0; i < size; i++) this.spawn();
+  }
+
+  run(request: PoolJob): Promise<RunReply> {
+    if (this.closed) return Promise.reject(closedError());
+    if (request.signal?.aborted) return Promise.reject(cancelledError());
+    return new Promise<RunReply>((resolve, reject) => {
+      const job: Job = { ...request, id: this.nextId++, resolve, reject, slot: null, timer: null, onAbort: null, settled: false };
+      if (request.signal) {
+        const onAbort = () => this.stop(job, cancelledError());
+        job.onAbort = onAbort;
+        request.signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.track(1);
+      const slot = this.idleSlot();
+      if (slot) this.dispatch(slot, job);
+      else this.queue.push(job);
+    });
+  }
+
+  /** A module left the runner's cache: threads that hold it drop it. */
+  forget(sha256: string): void {
+    for (const slot of this.slots) {
+      if (slot.modules.delete(sha256)) slot.worker.postMessage({ type: 'forget', sha256 });
+    }
+  }
+
+  /** Resolves once every thread has started (runs queue until then anyway). */
+  whenReady(): Promise<void> {
+    if (this.allReady()) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  stats(): { threads: number; busy: number; queued: number } {
+    let threads = 0;
+    let busy = 0;
+    for (const slot of this.slots) {
+      if (slot.ready) threads++;
+      if (slot.job) busy++;
+    }
+    return { threads, busy, queued: this.queue.length };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const job of this.queue.splice(0)) this.fail(job, closedError());
+    const exits: Array<Promise<number>> = [];
+    for (const slot of this.slots) {
+      slot.gone = true;
+      if (slot.job) this.fail(slot.job, closedError());
+      exits.push(slot.worker.terminate());
+    }
+    this.slots.clear();
+    for (const resolve of this.readyWaiters.splice(0)) resolve();
+    await Promise.all(exits);
+  }
+
+  private spawn(): void {
+    const worker = new Worker(new URL('./thread.js', import.meta.url), {
+      workerData: this.init,
+      env: {},
+      resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB },
+    });
+    const slot: Slot = { worker, ready: false, job: null, modules: new Set(), gone: false };
+    this.slots.add(slot);
+    if (this.active === 0) worker.unref();
+    worker.on('message', (message: FromThread) => this.onMessage(slot, message));
+    worker.on('error', (error) => this.onDeath(slot, error.message));
+    worker.on('exit', (code) => this.onDeath(slot, `it exited with code ${code}`));
+  }
+
+  private onMessage(slot: Slot, message: FromThread): void {
+    if (slot.gone) return;
+    if (message.type === 'ready') {
+      slot.ready = true;
+      this.startFailures = 0;
+      if (this.allReady()) for (const resolve of this.readyWaiters.splice(0)) resolve();
+      this.next(slot);
+      return;
+    }
+    const job = slot.job;
+    if (job === null || job.id !== message.id) return;
+    slot.job = null;
+    this.settle(job);
+    job.resolve(message);
+    this.next(slot);
+  }
+
+  /** A thread that dies on its own (a crash, or its heap limit) fails its run and is replaced. */
+  private onDeath(slot: Slot, reason: string): void {
+    if (slot.gone) return;
+    slot.gone = true;
+    this.slots.delete(slot);
+    if (slot.job) this.fail(slot.job, new MuleError('wasm_trap', `The module crashed its sandbox thread: ${reason}.`));
+    if (this.closed) return;
+    if (slot.ready) return this.spawn();
+    if (++this.startFailures < START_FAILURES_BEFORE_PAUSE) return this.spawn();
+    const error = new MuleError('internal_error', `The WASM sandbox threads fail to start: ${reason}.`);
+    for (const job of this.queue.splice(0)) this.fail(job, error);
+    setTimeout(() => this.closed || this.spawn(), START_PAUSE_MS).unref();
+  }
+
+  private dispatch(slot: Slot, job: Job): void {
+    slot.job = job;
+    job.slot = slot;
+    const message: RunMessage = { type: 'run', id: job.id, sha256: job.sha256, input: job.input, timeoutMs: job.timeoutMs };
+    if (!slot.modules.has(job.sha256)) {
+      message.module = job.module;
+      slot.modules.add(job.sha256);
+    }
+    job.timer = setTimeout(() => this.stop(job, timeoutError(job.timeoutMs)), job.timeoutMs);
+    slot.worker.postMessage(message);
+  }
+
+  private next(slot: Slot): void {
+    const job = this.queue.shift();
+    if (job) this.dispatch(slot, job);
+  }
+
+  /** Timeout or abort: a queued job just leaves the queue; a running one takes its thread down with it. */
+  private stop(job: Job, error: MuleError): void {
+    if (job.settled) return;
+    const slot = job.slot;
+    if (slot === null) {
+      const index = this.queue.indexOf(job);
+      if (index >= 0) this.queue.splice(index, 1);
+    } else if (!slot.gone) {
+      slot.gone = true;
+      slot.job = null;
+      this.slots.delete(slot);
+      void slot.worker.terminate();
+      if (!this.closed) this.spawn();
+    }
+    this.fail(job, error);
+  }
+
+  private fail(job: Job, error: MuleError): void {
+    if (job.settled) return;
+    this.settle(job);
+    job.reject(error);
+  }
+
+  private settle(job: Job): void {
+    job.settled = true;
+    if (job.timer) clearTimeout(job.timer);
+    if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
+    this.track(-1);
+  }
+
+  private idleSlot(): Slot | null {
+    for (const slot of this.slots) if (slot.ready && slot.job === null) return slot;
+    return null;
+  }
+
+  private allReady(): boolean {
+    if (this.slots.size < this.size) return false;
+    for (const slot of this.slots) if (!slot.ready) return false;
+    return true;
+  }
+
+  /** Refs the threads while any job is pending, so an idle runner never keeps a process from exiting. */
+  private track(delta: number): void {
+    const before = this.active;
+    this.active += delta;
+    if (before === 0 && this.active > 0) for (const slot of this.slots) slot.worker.ref();
+    if (before > 0 && this.active === 0) for (const slot of this.slots) slot.worker.unref();
+  }
+}
+
+function timeoutError(timeoutMs: number): MuleError {
+  return new MuleError('wasm_timeout', `The module ran longer than its ${timeoutMs} ms time limit and was stopped.`);
+}
+
+function cancelledError(): MuleError {
+  return new MuleError('cancelled', 'The module run was cancelled.');
+}
+
+function closedError(): MuleError {
+  return new MuleError('cancelled', 'The WASM runner was shut down before the module ran to completion.');
+}

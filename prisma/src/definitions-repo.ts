@@ -1,0 +1,306 @@
+/**
+ * Definitions (providers, agents, wasm modules, workflows) through Prisma. Writes that depend on other
+ * definitions lock what they name (FOR SHARE) and deletes lock their row (FOR UPDATE) before checking who refers
+ * to it, so a concurrent PUT and DELETE can never leave a dangling reference.
+ */
+import { canonicalJson } from '@mule/core';
+import { Prisma, type PrismaClient } from './prisma-client.js';
+
+export type PutOutcome = 'created' | 'replaced' | 'unchanged';
+export type DeleteOutcome = { deleted: true } | { deleted: false; reason: 'not_found' } | { deleted: false; reason: 'referenced'; by: string[] };
+
+type Tx = Prisma.TransactionClient;
+const json = (value: unknown) => value as Prisma.InputJsonValue;
+
+function sameSpec(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/** Names among `names` that do not exist in `table`, locking the ones that do until the transaction ends. */
+async function missingLocked(tx: Tx, table: 'providers' | 'agents' | 'wasm_modules', names: string[]): Promise<string[]> {
+  if (names.length === 0) return [];
+  const rows = await tx.$queryRawUnsafe<{ name: string }[]>(
+    `SELECT name FROM ${table} WHERE name = ANY($1::text[]) FOR SHARE`,
+    names,
+  );
+  const found = new Set(rows.map((row) => row.name));
+  return names.filter((name) => !found.has(name));
+}
+
+export class MissingReferenceError extends Error {
+  constructor(readonly kind: string, readonly names: string[]) {
+    super(`${kind} not found: ${names.join(', ')}`);
+  }
+}
+
+// ---- providers ----
+
+export interface ProviderRow {
+  name: string;
+  spec: unknown;
+  apiKeyCipher: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export function listProviders(prisma: PrismaClient): Promise<ProviderRow[]> {
+  return prisma.provider.findMany({ orderBy: { name: 'asc' } });
+}
+
+export function getProvider(prisma: PrismaClient, name: string): Promise<ProviderRow | null> {
+  return prisma.provider.findUnique({ where: { name } });
+}
+
+/** `keyUnchanged` says whether the stored key equals the new one (the caller can decrypt; we cannot). */
+export async function putProvider(
+  prisma: PrismaClient,
+  name: string,
+  spec: unknown,
+  apiKeyCipher: string | null,
+  keyUnchanged: (stored: string | null) => boolean,
+): Promise<PutOutcome> {
+  return prisma.$transaction(async (tx) => {
+    const existing = await tx.provider.findUnique({ where: { name } });
+    if (existing && sameSpec(existing.spec, spec) && keyUnchanged(existing.apiKeyCipher)) return 'unchanged';
+    await tx.provider.upsert({
+      where: { name },
+      create: { name, spec: json(spec), apiKeyCipher },
+      update: { spec: json(spec), apiKeyCipher, updatedAt: new Date() },
+    });
+    return existing ? 'replaced' : 'created';
+  });
+}
+
+export async function deleteProvider(prisma: PrismaClient, name: string): Promise<DeleteOutcome> {
+  return prisma.$transaction(async (tx) => {
+    const locked = await tx.$queryRaw<{ name: string }[]>`SELECT name FROM providers WHERE name = ${name} FOR UPDATE`;
+    if (locked.length === 0) return { deleted: false, reason: 'not_found' };
+    const agents = await tx.$queryRaw<{ name: string }[]>`SELECT name FROM agents WHERE spec->>'provider' = ${name}`;
+    if (agents.length > 0) return { deleted: false, reason: 'referenced', by: agents.map((a) => `agent/${a.name}`) };
+    await tx.provider.delete({ where: { name } });
+    return { deleted: true };
+  });
+}
+
+// ---- agents ----
+
+export interface SpecRow {
+  name: string;
+  spec: unknown;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export function listAgents(prisma: PrismaClient): Promise<SpecRow[]> {
+  return prisma.agent.findMany({ orderBy: { name: 'asc' } });
+}
+
+export function getAgent(prisma: PrismaClient, name: string): Promise<SpecRow | null> {
+  return prisma.agent.findUnique({ where: { name } });
+}
+
+export async function putAgent(
+  prisma: PrismaClient,
+  name: string,
+  spec: { provider: string; tools?: string[] },
+): Promise<PutOutcome> {
+  return prisma.$transaction(async (tx) => {
+    const missingProvider = await missingLocked(tx, 'providers', [spec.provider]);
+    if (missingProvider.length > 0) throw new MissingReferenceError('provider', missingProvider);
+    const tools = spec.tools ?? [];
+    const missingTools = await missingLocked(tx, 'wasm_modules', tools);
+    if (missingTools.length > 0) throw new MissingReferenceError('wasm module', missingTools);
+    if (tools.length > 0) {
+      const notTools = await tx.$queryRaw<{ name: string }[]>`
+        SELECT name FROM wasm_modules WHERE name = ANY(${tools}::text[]) AND NOT (spec ? 'tool')`;
+      if (notTools.length > 0) throw new MissingReferenceError('tool (a wasm module that declares `tool`)', notTools.map((r) => r.name));
+    }
+    const existing = await tx.agent.findUnique({ where: { name } });
+    if (existing && sameSpec(existing.spec, spec)) return 'unchanged';
+    await tx.agent.upsert({
+      where: { name },
+      create: { name, spec: json(spec) },
+      update: { spec: json(spec), updatedAt: new Date() },
+    });
+    return existing ? 'replaced' : 'created';
+  });
+}
+
+/** Workflows whose current version names `agent` or `wasm` `name` in a step. */
+async function workflowsReferring(tx: Tx, field: 'agent' | 'wasm', name: string): Promise<string[]> {
+  const rows = await tx.$queryRaw<{ name: string }[]>`
+    SELECT w.name FROM workflows w
+      JOIN workflow_versions v ON v.workflow_name = w.name AND v.version = w.version
+     WHERE v.spec->'steps' @> ${JSON.stringify([{ [field]: name }])}::jsonb`;
+  return rows.map((row) => `workflow/${row.name}`);
+}
+
+export async function deleteAgent(prisma: PrismaClient, name: string): Promise<DeleteOutcome> {
+  return prisma.$transaction(async (tx) => {
+    const locked = await tx.$queryRaw<{ name: string }[]>`SELECT name FROM agents WHERE name = ${name} FOR UPDATE`;
+    if (locked.length === 0) return { deleted: false, reason: 'not_found' };
+    const by = await workflowsReferring(tx, 'agent', name);
+    if (by.length > 0) return { deleted: false, reason: 'referenced', by };
+    await tx.agent.delete({ where: { name } });
+    return { deleted: true };
+  });
+}
+
+// ---- wasm modules ----
+
+export interface ModuleRow {
+  name: string;
+  sha256: string;
+  size: number;
+  spec: unknown;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const MODULE_SELECT = {
+  name: true,
+  sha256: true,
+  spec: true,
+  createdAt: true,
+  updatedAt: true,
+  blob: { select: { size: true } },
+} as const;
+
+type ModuleWithBlob = Omit<ModuleRow, 'size'> & { blob: { size: number } };
+const toModuleRow = ({ blob, ...row }: ModuleWithBlob): ModuleRow => ({ ...row, size: blob.size });
+
+export async function listModules(prisma: PrismaClient): Promise<ModuleRow[]> {
+  const rows = await prisma.wasmModule.findMany({ orderBy: { name: 'asc' }, select: MODULE_SELECT });
+  return rows.map(toModuleRow);
+}
+
+export async function getModule(prisma: PrismaClient, name: string): Promise<ModuleRow | null> {
+  const row = await prisma.wasmModule.findUnique({ where: { name }, select: MODULE_SELECT });
+  return row ? toModuleRow(row) : null;
+}
+
+export async function putModule(
+  prisma: PrismaClient,
+  name: string,
+  spec: unknown,
+  module: { sha256: string; bytes: Uint8Array },
+): Promise<PutOutcome> {
+  return prisma.$transaction(async (tx) => {
+    const existing = await tx.wasmModule.findUnique({ where: { name } });
+    if (existing && existing.sha256 === module.sha256 && sameSpec(existing.spec, spec)) return 'unchanged';
+    await tx.$executeRaw`
+      INSERT INTO wasm_blobs (sha256, bytes, size) VALUES (${module.sha256}, ${Buffer.from(module.bytes)}, ${module.bytes.byteLength})
+      ON CONFLICT (sha256) DO NOTHING`;
+    await tx.wasmModule.upsert({
+      where: { name },
+      create: { name, sha256: module.sha256, spec: json(spec) },
+      update: { sha256: module.sha256, spec: json(spec), updatedAt: new Date() },
+    });
+    return existing ? 'replaced' : 'created';
+  });
+}
+
+export async function deleteModule(prisma: PrismaClient, name: string): Promise<DeleteOutcome> {
+  return prisma.$transaction(async (tx) => {
+    const locked = await tx.$queryRaw<{ name: string }[]>`SELECT name FROM wasm_modules WHERE name = ${name} FOR UPDATE`;
+    if (locked.length === 0) return { deleted: false, reason: 'not_found' };
+    const workflows = await workflowsReferring(tx, 'wasm', name);
+    const agents = await tx.$queryRaw<{ name: string }[]>`SELECT name FROM agents WHERE spec->'tools' ? ${name}`;
+    const by = [...workflows, ...agents.map((a) => `agent/${a.name}`)];
+    if (by.length > 0) return { deleted: false, reason: 'referenced', by };
+    // The bytes stay in wasm_blobs: queued jobs name them by sha256.
+    await tx.wasmModule.delete({ where: { name } });
+    return { deleted: true };
+  });
+}
+
+/** Module bytes by content hash (workers load them once per process, on a compiled-cache miss). */
+export async function readModuleBytes(prisma: PrismaClient, sha256: string): Promise<Uint8Array | null> {
+  const row = await prisma.wasmBlob.findUnique({ where: { sha256 }, select: { bytes: true } });
+  return row ? new Uint8Array(row.bytes) : null;
+}
+
+/** Resolves `/v1/wasm/execute`'s `module`: a module name, or the sha256 of stored bytes. */
+export async function resolveModuleRef(prisma: PrismaClient, ref: string): Promise<{ sha256: string } | null> {
+  const byName = await prisma.wasmModule.findUnique({ where: { name: ref }, select: { sha256: true } });
+  if (byName) return byName;
+  if (/^[0-9a-f]{64}$/.test(ref)) {
+    return prisma.wasmBlob.findUnique({ where: { sha256: ref }, select: { sha256: true } });
+  }
+  return null;
+}
+
+// ---- workflows ----
+
+export interface WorkflowRow {
+  name: string;
+  version: number;
+  spec: unknown;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export async function listWorkflows(prisma: PrismaClient): Promise<WorkflowRow[]> {
+  return prisma.$queryRaw<WorkflowRow[]>`
+    SELECT w.name, w.version, v.spec, w.created_at AS "createdAt", w.updated_at AS "updatedAt"
+      FROM workflows w JOIN workflow_versions v ON v.workflow_name = w.name AND v.version = w.version
+     ORDER BY w.name`;
+}
+
+export async function getWorkflow(prisma: PrismaClient, name: string): Promise<WorkflowRow | null> {
+  const rows = await prisma.$queryRaw<WorkflowRow[]>`
+    SELECT w.name, w.version, v.spec, w.created_at AS "createdAt", w.updated_at AS "updatedAt"
+      FROM workflows w JOIN workflow_versions v ON v.workflow_name = w.name AND v.version = w.version
+     WHERE w.name = ${name}`;
+  return rows[0] ?? null;
+}
+
+/** Creates the workflow or adds a version when the definition changed; versions are never edited. */
+export async function putWorkflow(
+  prisma: PrismaClient,
+  name: string,
+  spec: unknown,
+  references: { modules: string[]; agents: string[] },
+): Promise<{ outcome: PutOutcome; version: number }> {
+  // Two first PUTs of one name race on the primary key; the loser sees the winner's row when it tries again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await putWorkflowOnce(prisma, name, spec, references);
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof Prisma.PrismaClientKnownRequestError) || error.code !== 'P2002') throw error;
+    }
+  }
+}
+
+async function putWorkflowOnce(
+  prisma: PrismaClient,
+  name: string,
+  spec: unknown,
+  references: { modules: string[]; agents: string[] },
+): Promise<{ outcome: PutOutcome; version: number }> {
+  return prisma.$transaction(async (tx) => {
+    const missingModules = await missingLocked(tx, 'wasm_modules', references.modules);
+    if (missingModules.length > 0) throw new MissingReferenceError('wasm module', missingModules);
+    const missingAgents = await missingLocked(tx, 'agents', references.agents);
+    if (missingAgents.length > 0) throw new MissingReferenceError('agent', missingAgents);
+    const current = await tx.$queryRaw<{ version: number; spec: unknown }[]>`
+      SELECT w.version, v.spec FROM workflows w
+        JOIN workflow_versions v ON v.workflow_name = w.name AND v.version = w.version
+       WHERE w.name = ${name} FOR UPDATE OF w`;
+    const existing = current[0];
+    if (existing && sameSpec(existing.spec, spec)) return { outcome: 'unchanged' as const, version: existing.version };
+    const version = (existing?.version ?? 0) + 1;
+    if (existing) {
+      await tx.workflow.update({ where: { name }, data: { version, updatedAt: new Date() } });
+    } else {
+      await tx.workflow.create({ data: { name, version } });
+    }
+    await tx.workflowVersion.create({ data: { workflowName: name, version, spec: json(spec) } });
+    return { outcome: existing ? ('replaced' as const) : ('created' as const), version };
+  });
+}
+
+export async function deleteWorkflow(prisma: PrismaClient, name: string): Promise<DeleteOutcome> {
+  const { count } = await prisma.workflow.deleteMany({ where: { name } });
+  return count > 0 ? { deleted: true } : { deleted: false, reason: 'not_found' };
+}

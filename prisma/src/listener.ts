@@ -1,0 +1,133 @@
+/**
+ * One dedicated LISTEN connection per process (the pool's connections come and go; a LISTEN must stay on one
+ * session). NOTIFY only wakes: the row decides. After every reconnect `onReconnect` runs so callers re-read what
+ * they wait for, since notifications sent while we were away are lost.
+ */
+import pg from 'pg';
+
+export const CHANNELS = {
+  /** payload: job uuid. Sent by a worker after a job's final state is committed. */
+  jobFinished: 'mule_job_finished',
+  /** payload: job uuid. Sent by the api when a running job is cancelled. */
+  jobCancel: 'mule_job_cancel',
+} as const;
+export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
+
+export interface ListenerOptions {
+  connectionString: string;
+  channels: Channel[];
+  onNotification: (channel: string, payload: string) => void;
+  /** Runs after the connection is (re)established, except the first time. */
+  onReconnect?: () => void;
+  onError?: (error: Error) => void;
+  applicationName?: string;
+}
+
+const BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000];
+/** A silent drop (no FIN, e.g. a VM gone) is noticed by a ping; 10 s keeps detection well inside a 30 s lease. */
+const PING_INTERVAL_MS = 10_000;
+const PING_TIMEOUT_MS = 5_000;
+
+export class Listener {
+  private client: pg.Client | null = null;
+  private stopped = false;
+  private connectedOnce = false;
+  private failures = 0;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readyResolve: (() => void) | null = null;
+  /** Resolves once the first LISTEN is in place. */
+  readonly ready: Promise<void>;
+
+  constructor(private readonly options: ListenerOptions) {
+    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
+  }
+
+  start(): Promise<void> {
+    void this.connect();
+    return this.ready;
+  }
+
+  get connected(): boolean {
+    return this.client !== null;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      application_name: this.options.applicationName ?? 'mule-listener',
+      keepAlive: true,
+      connectionTimeoutMillis: 5_000,
+    });
+    client.on('error', (error) => this.drop(client, error));
+    client.on('end', () => this.drop(client, new Error('listener connection ended')));
+    client.on('notification', (message) => this.options.onNotification(message.channel, message.payload ?? ''));
+    try {
+      await client.connect();
+      for (const channel of this.options.channels) await client.query(`LISTEN ${channel}`);
+    } catch (error) {
+      this.drop(client, error as Error);
+      return;
+    }
+    if (this.stopped) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.client = client;
+    this.failures = 0;
+    this.pingTimer = setInterval(() => void this.ping(client), PING_INTERVAL_MS);
+    this.pingTimer.unref();
+    if (this.connectedOnce) this.options.onReconnect?.();
+    this.connectedOnce = true;
+    this.readyResolve?.();
+    this.readyResolve = null;
+  }
+
+  private async ping(client: pg.Client): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('listener ping timed out')), PING_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([client.query('SELECT 1'), timeout]);
+    } catch (error) {
+      this.drop(client, error as Error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private drop(client: pg.Client, error: Error): void {
+    if (this.client !== null && this.client !== client) return;
+    const wasConnected = this.client === client;
+    this.client = null;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    client.removeAllListeners('notification');
+    client.end().catch(() => {});
+    if (this.stopped) return;
+    if (wasConnected || this.failures === 0) this.options.onError?.(error);
+    const delay = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)]!;
+    this.failures++;
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.connect();
+    }, delay);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    const client = this.client;
+    this.client = null;
+    if (client) await client.end().catch(() => {});
+  }
+}
+
+/** Sends a NOTIFY outside any transaction (FACTS.md: a NOTIFY inside a commit serializes commits, ~3x slower). */
+export async function notify(db: Pick<pg.Pool, 'query'>, channel: Channel, payload: string): Promise<void> {
+  await db.query('SELECT pg_notify($1, $2)', [channel, payload]);
+}

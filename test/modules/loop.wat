@@ -1,0 +1,4 @@
+;; Never returns.
+(module
+  (func (export "_start")
+    (loop $forever (br $forever))))

@@ -1,0 +1,3 @@
+;; Exits 0 without writing anything.
+(module
+  (func (export "_start")))
