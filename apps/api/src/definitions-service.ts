@@ -33,7 +33,9 @@ export type DefinitionContext = Pick<ApiContext, 'prisma' | 'config'> & { secret
 
 function referenceError(error: unknown, param: string): never {
   if (error instanceof MissingReferenceError) {
-    throw new MuleError('invalid_request', `${error.kind} not found: ${error.names.join(', ')}`, { param });
+    throw new MuleError('invalid_request', `${error.kind} not found: ${error.names.join(', ')}`, {
+      param: error.kind === 'provider' ? 'provider' : param,
+    });
   }
   throw error;
 }

@@ -39,7 +39,7 @@ export function toResult(reply: RunReply, limits: WasmLimits): WasmRunResult {
       return { output: parseOutput(reply.stdout, fail), durationMs, logs };
     case 'exit': {
       const tail = logs.trimEnd().slice(-STDERR_IN_MESSAGE_CHARS);
-      const said = tail === '' ? 'it wrote nothing to stderr' : `the end of its stderr: ${tail}`;
+      const said = tail === '' ? 'it wrote nothing to stderr.' : `the end of its stderr: ${tail}`;
       return fail('wasm_exit', `The module exited with code ${String(reply.exitCode)}; ${said}`);
     }
     case 'output_too_large':
@@ -63,7 +63,8 @@ function parseOutput(stdout: string, fail: (code: 'wasm_bad_output', message: st
   try {
     return JSON.parse(stdout);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    // V8's reason quotes the raw text, line breaks included; the quoted start below shows it escaped instead.
+    const reason = (error instanceof Error ? error.message : String(error)).replace(/, ".*$/s, '');
     const start = JSON.stringify(stdout.slice(0, STDOUT_IN_MESSAGE_CHARS));
     return fail('wasm_bad_output', `The module's stdout is not one JSON value (${reason}); it begins with ${start}.`);
   }
