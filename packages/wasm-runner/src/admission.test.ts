@@ -33,6 +33,8 @@ describe('admitModule', () => {
     ['a component', Uint8Array.from([0, 0x61, 0x73, 0x6d, 0x0d, 0, 0x01, 0]), /component/],
     ['an unknown version', Uint8Array.from([0, 0x61, 0x73, 0x6d, 2, 0, 0, 0]), /version/],
     ['a truncated section', Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 0x10, 0]), /well-formed/],
+    // a type section holding one GC struct type: (type (struct (field i32)))
+    ['a GC type', Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 5, 1, 0x5f, 1, 0x7f, 0]), /GC types/],
   ])('refuses %s', (_what, bytes, message) => {
     expect(refusal(bytes)).toMatchObject({ code: 'wasm_rejected', message: expect.stringMatching(message) });
   });

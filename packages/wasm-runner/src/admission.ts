@@ -71,7 +71,7 @@ interface FuncType {
 function checkAndRewrite(bytes: Uint8Array, limits: WasmLimits): Uint8Array {
   const sections = readSections(bytes);
   const replacements = new Map<number, Uint8Array>();
-  let types: FuncType[] | null = null;
+  let types: FuncType[] = [];
   let imported: string[] = [];
   let memories = 0;
   let exports = new Map<string, number>();
@@ -80,7 +80,7 @@ function checkAndRewrite(bytes: Uint8Array, limits: WasmLimits): Uint8Array {
     switch (section.id) {
       case SectionId.type:
         types = readFuncTypes(reader);
-        continue; // an unknown type encoding stops the reading early; V8 validates the section
+        break;
       case SectionId.import:
         imported = checkImports(reader, types);
         break;
@@ -111,33 +111,35 @@ function checkAndRewrite(bytes: Uint8Array, limits: WasmLimits): Uint8Array {
   return replacements.size === 0 ? bytes : replaceSections(bytes, sections, replacements);
 }
 
-/** Function types by index, or null when the section uses an encoding beyond plain function types (GC). */
-function readFuncTypes(reader: ByteReader): FuncType[] | null {
+/**
+ * Function types by index. Anything else in the type section (GC structs and arrays, typed references) is
+ * refused: GC objects would live in the thread's JS heap, outside the linear-memory cap, and no WASI toolchain
+ * (Rust, C, Go, TinyGo, AssemblyScript, Javy) emits them.
+ */
+function readFuncTypes(reader: ByteReader): FuncType[] {
   const count = reader.u32();
   const types: FuncType[] = [];
-  const valueTypes = (): string[] | null => {
+  const valueTypes = (): string[] => {
     const n = reader.u32();
     const list: string[] = [];
     for (let i = 0; i < n; i++) {
       const name = VALUE_TYPES[reader.byte()];
-      if (name === undefined) return null;
+      if (name === undefined) reject('it uses typed references, which this sandbox does not support');
       list.push(name);
     }
     return list;
   };
   for (let i = 0; i < count; i++) {
-    if (reader.byte() !== 0x60) return null;
+    if (reader.byte() !== 0x60) reject('it defines WebAssembly GC types, which this sandbox does not support');
     const params = valueTypes();
-    const results = params && valueTypes();
-    if (!params || !results) return null;
-    types.push({ params, results });
+    types.push({ params, results: valueTypes() });
   }
   return types;
 }
 
 const IMPORT_KINDS = ['function', 'table', 'memory', 'global', 'tag'];
 
-function checkImports(reader: ByteReader, types: FuncType[] | null): string[] {
+function checkImports(reader: ByteReader, types: readonly FuncType[]): string[] {
   const count = reader.u32();
   const names: string[] = [];
   for (let i = 0; i < count; i++) {
@@ -156,8 +158,8 @@ function checkImports(reader: ByteReader, types: FuncType[] | null): string[] {
     if (!Object.hasOwn(WASI_FUNCTIONS, field)) {
       reject(`it imports ${what}, which is not a WASI preview1 function`);
     }
-    const type = types?.[typeIndex];
-    if (type) checkSignature(what, field, type);
+    const type = types[typeIndex];
+    if (type) checkSignature(what, field, type); // a bad index is left to V8's validation
     names.push(field);
   }
   return names;
