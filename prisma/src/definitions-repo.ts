@@ -3,7 +3,7 @@
  * definitions lock what they name (FOR SHARE) and deletes lock their row (FOR UPDATE) before checking who refers
  * to it, so a concurrent PUT and DELETE can never leave a dangling reference.
  */
-import { canonicalJson } from '@mule/core';
+import { canonicalJson, MuleError } from '@mule/core';
 import { Prisma, type PrismaClient } from './prisma-client.js';
 
 export type PutOutcome = 'created' | 'replaced' | 'unchanged';
@@ -218,6 +218,15 @@ export async function deleteModule(prisma: PrismaClient, name: string): Promise<
 export async function readModuleBytes(prisma: PrismaClient, sha256: string): Promise<Uint8Array | null> {
   const row = await prisma.wasmBlob.findUnique({ where: { sha256 }, select: { bytes: true } });
   return row ? new Uint8Array(row.bytes) : null;
+}
+
+/** The WASM runner's `loadBytes`: module bytes by sha256, or `not_found`. */
+export function moduleBytesLoader(prisma: PrismaClient): (sha256: string) => Promise<Uint8Array> {
+  return async (sha256) => {
+    const bytes = await readModuleBytes(prisma, sha256);
+    if (!bytes) throw new MuleError('not_found', `no stored module bytes with sha256 ${sha256}`);
+    return bytes;
+  };
 }
 
 /** Resolves `/v1/wasm/execute`'s `module`: a module name, or the sha256 of stored bytes. */

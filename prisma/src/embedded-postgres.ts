@@ -110,3 +110,44 @@ export async function ensureDatabase(adminUrl: string, database: string): Promis
     await client.end();
   }
 }
+
+async function answers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export interface ServerChoice {
+  /** A connection string with rights to create databases. */
+  adminUrl: string;
+  /** The embedded server started for this run, if one was. */
+  embedded: EmbeddedDatabase | null;
+}
+
+/**
+ * The PostgreSQL that tests and benchmarks use: DATABASE_URL if set, else 127.0.0.1:5432 if it answers, else an
+ * embedded one started in `dataDir`.
+ */
+export async function findOrStartPostgres(options: Omit<EmbeddedOptions, 'database'>): Promise<ServerChoice> {
+  const given = process.env['DATABASE_URL'];
+  if (given) return { adminUrl: given, embedded: null };
+  const local = 'postgres://postgres@127.0.0.1:5432/postgres';
+  if (await answers(local)) return { adminUrl: local, embedded: null };
+  const embedded = await startEmbeddedPostgres(options);
+  return { adminUrl: embedded.url('postgres'), embedded };
+}
+
+/** The same server, another database. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}

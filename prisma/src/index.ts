@@ -6,3 +6,4 @@ export * from './listener.js';
 export * from './jobs-repo.js';
 export * from './job-reads.js';
 export * from './definitions-repo.js';
+export * from './agent-catalog.js';

@@ -5,6 +5,7 @@
  */
 import type { ErrorCode, JobPlan, JobStatus, TokenUsage } from '@mule/core';
 import type { Queryable } from './pool.js';
+import { statement } from './prepared.js';
 
 export interface StoredError {
   code: ErrorCode;
@@ -20,7 +21,7 @@ export interface SubmitTarget {
 
 /** The current version of a workflow and its modules' hashes, or null when no such workflow. */
 export async function findSubmitTarget(db: Queryable, workflow: string): Promise<SubmitTarget | null> {
-  const { rows } = await db.query<SubmitTarget>(
+  const { rows } = await db.query<SubmitTarget>(statement(
     `SELECT w.version, v.spec,
             COALESCE((SELECT jsonb_object_agg(m.name, m.sha256) FROM wasm_modules m
                       WHERE m.name IN (SELECT s->>'wasm' FROM jsonb_array_elements(v.spec->'steps') s)), '{}') AS modules
@@ -28,7 +29,7 @@ export async function findSubmitTarget(db: Queryable, workflow: string): Promise
        JOIN workflow_versions v ON v.workflow_name = w.name AND v.version = w.version
       WHERE w.name = $1`,
     [workflow],
-  );
+  ));
   return rows[0] ?? null;
 }
 
@@ -42,22 +43,23 @@ export interface NewJob {
   idempotencyKey: string | null;
 }
 
-/** Inserts a queued job; returns false when the idempotency key is already taken (nothing written). */
-export async function insertJob(db: Queryable, job: NewJob): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key)
-     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)
-     ON CONFLICT (idempotency_key) DO NOTHING`,
-    [job.id, job.workflow, job.version, job.model, JSON.stringify(job.input), JSON.stringify(job.plan), job.idempotencyKey],
-  );
-  return rowCount === 1;
+/** The INSERT of a queued job, run by JobQueue.send in one statement with the job's queue entry. */
+export function jobInsertStatement(job: NewJob): { text: string; values: unknown[] } {
+  return {
+    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key)
+           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)`,
+    values: [job.id, job.workflow, job.version, job.model, JSON.stringify(job.input), JSON.stringify(job.plan), job.idempotencyKey],
+  };
 }
+
+/** The unique constraint a repeated Idempotency-Key violates. */
+export const IDEMPOTENCY_CONSTRAINT = 'jobs_idempotency_key_key';
 
 export async function findJobByIdempotencyKey(
   db: Queryable,
   key: string,
 ): Promise<{ id: string; model: string; status: JobStatus; created_at: Date } | null> {
-  const { rows } = await db.query(`SELECT id, model, status, created_at FROM jobs WHERE idempotency_key = $1`, [key]);
+  const { rows } = await db.query(statement(`SELECT id, model, status, created_at FROM jobs WHERE idempotency_key = $1`, [key]));
   return rows[0] ?? null;
 }
 
@@ -71,7 +73,7 @@ export interface JobOutcome {
 
 /** What a sync call answers with, for many jobs in one round trip (waiters re-read after a NOTIFY). */
 export async function readOutcomes(db: Queryable, ids: string[]): Promise<JobOutcome[]> {
-  const { rows } = await db.query<JobOutcome>(
+  const { rows } = await db.query<JobOutcome>(statement(
     `SELECT j.id, j.status, j.output, j.error,
             (SELECT CASE WHEN count(s.usage) = 0 THEN NULL ELSE jsonb_build_object(
                       'prompt_tokens', sum((s.usage->>'prompt_tokens')::int),
@@ -80,7 +82,7 @@ export async function readOutcomes(db: Queryable, ids: string[]): Promise<JobOut
                FROM job_steps s WHERE s.job_id = j.id AND s.status = 'completed') AS usage
        FROM jobs j WHERE j.id = ANY($1::uuid[])`,
     [ids],
-  );
+  ));
   return rows;
 }
 
@@ -93,14 +95,23 @@ export interface ClaimedJob {
   created_at: Date;
 }
 
-/** Marks a queued (or orphaned running) job running for this attempt; null when it is finished or gone. */
+/**
+ * Marks a queued (or orphaned running) job running for this attempt; null when it is finished or gone. On the
+ * first claim the first step's attempt row is started in the same statement (one round trip fewer per job).
+ */
 export async function claimJob(db: Queryable, id: string): Promise<ClaimedJob | null> {
-  const { rows } = await db.query<ClaimedJob>(
-    `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now())
-      WHERE id = $1 AND status IN ('queued', 'running')
-      RETURNING id, workflow_name, input, plan, attempts, created_at`,
+  const { rows } = await db.query<ClaimedJob>(statement(
+    `WITH claimed AS (
+       UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now())
+        WHERE id = $1 AND status IN ('queued', 'running')
+        RETURNING id, workflow_name, input, plan, attempts, created_at
+     ), first_step AS (
+       INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
+       SELECT id, 0, 1, plan->'steps'->0->>'id', plan->'steps'->0->>'type', 'running', input FROM claimed WHERE attempts = 1
+     )
+     SELECT * FROM claimed`,
     [id],
-  );
+  ));
   return rows[0] ?? null;
 }
 
@@ -113,10 +124,10 @@ export interface StepRecord {
 
 /** Earlier attempts' step rows (only read when a job is taken over or resumed). */
 export async function readStepRecords(db: Queryable, jobId: string): Promise<StepRecord[]> {
-  const { rows } = await db.query<StepRecord>(
+  const { rows } = await db.query<StepRecord>(statement(
     `SELECT step_index, attempt, status, output FROM job_steps WHERE job_id = $1 ORDER BY step_index, attempt`,
     [jobId],
-  );
+  ));
   return rows;
 }
 
@@ -131,11 +142,11 @@ export interface StepStart {
 
 /** Records a step attempt as running; false when the job is no longer running (cancelled), so stop. */
 export async function startStep(db: Queryable, step: StepStart): Promise<boolean> {
-  const { rowCount } = await db.query(
+  const { rowCount } = await db.query(statement(
     `INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
      SELECT $1, $2, $3, $4, $5, 'running', $6 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'running')`,
     [step.jobId, step.index, step.attempt, step.stepId, step.type, JSON.stringify(step.input)],
-  );
+  ));
   return rowCount === 1;
 }
 
@@ -168,10 +179,10 @@ function stepValues(step: StepEnd): unknown[] {
 
 /** Stores a step attempt's result while the job goes on (another step or another attempt follows). */
 export async function finishStep(db: Queryable, step: StepEnd): Promise<boolean> {
-  const { rowCount } = await db.query(
+  const { rowCount } = await db.query(statement(
     `WITH job AS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'running') ${FINISH_STEP} AND EXISTS (SELECT 1 FROM job)`,
     stepValues(step),
-  );
+  ));
   return rowCount === 1;
 }
 
@@ -187,7 +198,7 @@ export async function finishJob(
   const values = step
     ? stepValues(step)
     : [job.id, null, null, null, null, null, null, null];
-  const { rows } = await db.query<{ id: string }>(
+  const { rows } = await db.query<{ id: string }>(statement(
     `WITH job AS (
        UPDATE jobs SET status = $9, output = $10, error = $11, completed_at = now()
         WHERE id = $1 AND status = 'running' RETURNING id
@@ -201,22 +212,22 @@ export async function finishJob(
       job.output === undefined ? null : JSON.stringify(job.output),
       job.error ? JSON.stringify(job.error) : null,
     ],
-  );
+  ));
   return rows.length === 1;
 }
 
 /** Marks a step attempt left `running` by a worker that died as failed, before the next attempt starts. */
 export async function abandonRunningSteps(db: Queryable, jobId: string, error: StoredError): Promise<void> {
-  await db.query(
+  await db.query(statement(
     `UPDATE job_steps SET status = 'failed', error = $2, completed_at = now(),
             duration_ms = EXTRACT(EPOCH FROM (now() - started_at)) * 1000
       WHERE job_id = $1 AND status = 'running'`,
     [jobId, JSON.stringify(error)],
-  );
+  ));
 }
 
 export async function readJobStatus(db: Queryable, id: string): Promise<JobStatus | null> {
-  const { rows } = await db.query<{ status: JobStatus }>(`SELECT status FROM jobs WHERE id = $1`, [id]);
+  const { rows } = await db.query<{ status: JobStatus }>(statement(`SELECT status FROM jobs WHERE id = $1`, [id]));
   return rows[0]?.status ?? null;
 }
 
@@ -225,7 +236,7 @@ export async function readJobStatus(db: Queryable, id: string): Promise<JobStatu
  * is left as it is (the caller answers 409).
  */
 export async function cancelJob(db: Queryable, id: string, error: StoredError): Promise<JobStatus | null> {
-  const { rows } = await db.query<{ before: JobStatus; after: JobStatus | null }>(
+  const { rows } = await db.query<{ before: JobStatus; after: JobStatus | null }>(statement(
     `WITH before AS (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE),
           changed AS (
             UPDATE jobs j SET status = 'cancelled', error = $2, completed_at = now()
@@ -238,6 +249,6 @@ export async function cancelJob(db: Queryable, id: string, error: StoredError): 
           )
      SELECT b.status AS before, (SELECT status FROM changed) AS after FROM before b`,
     [id, JSON.stringify(error)],
-  );
+  ));
   return rows[0]?.before ?? null;
 }

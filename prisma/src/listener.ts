@@ -4,12 +4,17 @@
  * they wait for, since notifications sent while we were away are lost.
  */
 import pg from 'pg';
+import { statement } from './prepared.js';
 
 export const CHANNELS = {
-  /** payload: job uuid. Sent by a worker after a job's final state is committed. */
+  /** payload: job uuids, comma-separated. Sent by a worker after jobs' final states are committed. */
   jobFinished: 'mule_job_finished',
-  /** payload: job uuid. Sent by the api when a running job is cancelled. */
+  /** payload: job uuids, comma-separated. Sent by the api when running jobs are cancelled. */
   jobCancel: 'mule_job_cancel',
+  /** payload: empty. Sent by the api after it committed new jobs: wakes idle worker slots. */
+  jobQueued: 'mule_job_queued',
+  /** payload: empty. Sent by the api after a definition changed: other api processes drop their caches. */
+  definitionsChanged: 'mule_definitions_changed',
 } as const;
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 
@@ -129,5 +134,50 @@ export class Listener {
 
 /** Sends a NOTIFY outside any transaction (FACTS.md: a NOTIFY inside a commit serializes commits, ~3x slower). */
 export async function notify(db: Pick<pg.Pool, 'query'>, channel: Channel, payload: string): Promise<void> {
-  await db.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  await db.query(statement('SELECT pg_notify($1, $2)', [channel, payload]));
+}
+
+/** NOTIFY payloads are limited to 8000 bytes; 200 uuids and their commas fit with room to spare. */
+const MAX_IDS_PER_NOTIFY = 200;
+
+/**
+ * Coalesced NOTIFYs on one channel, sent after the commits they announce and outside any transaction. One NOTIFY
+ * is in flight at a time; whatever arrives meanwhile rides on the next one, so a burst of 1,000 finished jobs
+ * costs a handful of statements instead of 1,000, and a lone job still goes out at once. A lost NOTIFY (the
+ * database went away) is harmless: listeners re-read the rows after they reconnect.
+ */
+export class NotifyBatcher {
+  private pending: string[] = [];
+  private wake = false;
+  private flushing: Promise<void> | null = null;
+
+  constructor(
+    private readonly db: Pick<pg.Pool, 'query'>,
+    private readonly channel: Channel,
+    private readonly onError: (error: Error) => void = () => {},
+  ) {}
+
+  /** Announces `id` (or, without one, just wakes the listeners). */
+  send(id?: string): void {
+    if (id === undefined) this.wake = true;
+    else this.pending.push(id);
+    this.flushing ??= this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.pending.length > 0 || this.wake) {
+        const ids = this.pending.splice(0, MAX_IDS_PER_NOTIFY);
+        this.wake = false;
+        await notify(this.db, this.channel, ids.join(',')).catch((error: Error) => this.onError(error));
+      }
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  /** Resolves when everything announced so far has been sent (or failed). */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
 }

@@ -1,22 +1,30 @@
 /**
  * The job queue: the only importer of pg-boss. A queue entry carries just `{jobId}`; the `jobs` row is the truth.
  *
- * Claiming: pg-boss `FOR UPDATE SKIP LOCKED` with LISTEN/NOTIFY (`useListenNotify`, queue `notify`), so an insert
- * wakes idle workers at once. The trap (FACTS.md): after each fetch a pg-boss worker sleeps out its polling
- * interval (30 s with NOTIFY) unless it was notified meanwhile, so a backlog that stopped sending NOTIFYs would be
- * drained one job per slot per 30 s. pg-boss refuses to "burst" at batchSize 1. So each slot is its own `work()`
- * registration whose worker id we know, and the handler pokes its own worker (`notifyWorker`) after every job:
- * a slot that just ran a job fetches again at once; a slot whose fetch came back empty sleeps until a NOTIFY.
+ * Claiming is pg-boss's `FOR UPDATE SKIP LOCKED` fetch; the loop around it is ours (claim-loop.ts), on pg-boss's
+ * public fetch / complete / fail / touch:
+ * - Waking is by LISTEN/NOTIFY, but not pg-boss's queue `notify`: that puts a NOTIFY inside every insert's
+ *   transaction, and a NOTIFY holds a global lock through the commit, so such commits cannot share a WAL flush
+ *   (submits measured 186 jobs/s with 32 clients here; FACTS.md: ~230/s). The api sends one coalesced NOTIFY
+ *   (`mule_job_queued`) after its commits instead, and workers call `wake()`.
+ * - pg-boss's own `work()` loop sleeps out its polling interval after each fetch unless poked (FACTS.md's trap)
+ *   and completes jobs one statement each. Our loop fetches again as soon as a slot frees while the last fetch
+ *   came back full, fetches as many jobs as there are free slots, and completes and heartbeats in batches.
  */
-import { PgBoss, type Job } from 'pg-boss';
+import { PgBoss } from 'pg-boss';
 import { jobQueuePayloadSchema } from '@mule/core';
-import type { Queryable } from './pool.js';
+import { ClaimLoop, type QueueJob } from './claim-loop.js';
+import type { Pool, Queryable } from './pool.js';
+import { statement } from './prepared.js';
+
+export type { QueueJob } from './claim-loop.js';
 
 export const JOB_QUEUE = 'mule-jobs';
 
-/** Queue-level settings, written by `installQueue` (migrate) and re-applied by workers at start. */
+/** Queue-level settings, written by `installQueue` (migrate). */
 const QUEUE_SETTINGS = {
-  notify: true,
+  // Off on purpose: see the top of this file.
+  notify: false,
   // Takeover after a crash is pg-boss's retry of a job whose heartbeat stopped; a job's own failures are
   // retried per step by the worker, so this only bounds how often a job can be taken over.
   retryLimit: 50,
@@ -29,28 +37,20 @@ const QUEUE_SETTINGS = {
   deleteAfterSeconds: 600,
 } as const;
 
-export interface QueueJob {
-  jobId: string;
-  /** 0 on the first claim; +1 each time the job is claimed again (after a crash or a lost lease). */
-  retryCount: number;
-  /** Aborted by pg-boss when the claim is lost (heartbeat missed) or the worker stops. */
-  signal: AbortSignal;
-}
-
 export interface JobQueueOptions {
-  connectionString: string;
+  /** The process's pool: pg-boss runs its statements on it, prepared (see prepared.ts). */
+  pool: Pool;
   /** api: sends only. worker: claims, heartbeats and runs pg-boss maintenance. */
   role: 'api' | 'worker';
   /** How long a silent worker keeps a job (MULE_LEASE_SECONDS); pg-boss needs >= 10. */
   leaseSeconds: number;
-  /** How often a worker re-checks for jobs without a NOTIFY (takeovers, missed wake-ups). */
+  /** How often an idle worker checks for jobs without a NOTIFY (takeovers, retries, missed wake-ups). */
   backstopPollSeconds?: number;
-  poolMax?: number;
   onError?: (error: Error) => void;
 }
 
 export class JobQueue {
-  private readonly slotIds: string[] = [];
+  private loop: ClaimLoop | null = null;
 
   private constructor(
     private readonly boss: PgBoss,
@@ -60,15 +60,12 @@ export class JobQueue {
   static async start(options: JobQueueOptions): Promise<JobQueue> {
     const worker = options.role === 'worker';
     const boss = new PgBoss({
-      connectionString: options.connectionString,
-      application_name: `mule-${options.role}-queue`,
-      max: options.poolMax ?? (worker ? 4 : 2),
+      db: { executeSql: (text: string, values?: unknown[]) => options.pool.query(statement(text, values)) },
       migrate: false,
       schedule: false,
       supervise: worker,
-      // Heartbeat failures are found by the supervisor; keep its cadence well inside the lease.
+      // Stale heartbeats are found by the supervisor; keep its cadence well inside the lease.
       superviseIntervalSeconds: Math.max(1, Math.floor(options.leaseSeconds / 3)),
-      useListenNotify: worker,
       persistWarnings: false,
     });
     boss.on('error', (error: Error) => options.onError?.(error));
@@ -76,47 +73,71 @@ export class JobQueue {
     return new JobQueue(boss, options);
   }
 
-  /** Adds the queue entry for `jobId` inside the caller's transaction (`db` is its client). */
-  async send(db: Queryable, jobId: string): Promise<void> {
+  /**
+   * Writes `row` (the job's own INSERT, with $1… placeholders) and its queue entry in ONE statement. pg-boss runs
+   * its insert through the `db` we hand it; we put our INSERT in front of it as a CTE, so the job row and its
+   * queue entry commit together or not at all, in one round trip instead of BEGIN/INSERT/INSERT/COMMIT (each pg
+   * round trip costs ~90 µs of the api's CPU here). A constraint violation in `row` aborts both and reaches the
+   * caller as a pg error.
+   */
+  async send(db: Queryable, jobId: string, row: { text: string; values: unknown[] }): Promise<void> {
     await this.boss.send(JOB_QUEUE, { jobId }, {
       id: jobId,
       heartbeatSeconds: Math.max(10, this.options.leaseSeconds),
-      db: { executeSql: (text: string, values?: unknown[]) => db.query(text, values) },
+      db: {
+        executeSql: (text: string, values: unknown[] = []) => {
+          const insert = text.trimStart();
+          // Guards the one assumption we make about pg-boss's SQL (a plain INSERT when the queue has no notify).
+          if (!/^INSERT\s/i.test(insert)) throw new Error('pg-boss send is no longer a plain INSERT: revisit JobQueue.send');
+          const ours = row.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + values.length}`);
+          return db.query(statement(`WITH mule_row AS (${ours}) ${insert}`, [...values, ...row.values]));
+        },
+      },
     });
   }
 
   /** Runs `handler` for claimed jobs, at most `slots` at once. A throw hands the job back for a later retry. */
-  async work(slots: number, handler: (job: QueueJob) => Promise<void>): Promise<void> {
-    const backstop = this.options.backstopPollSeconds ?? 5;
-    for (let slot = 0; slot < slots; slot++) {
-      let slotId = '';
-      slotId = await this.boss.work(
-        JOB_QUEUE,
-        {
-          localConcurrency: 1,
-          batchSize: 1,
-          pollingIntervalSeconds: Math.min(2, backstop),
-          notifyPollingIntervalSeconds: backstop,
-          heartbeatRefreshSeconds: Math.max(1, this.options.leaseSeconds / 3),
-        },
-        async (jobs: Job<unknown>[]) => {
-          try {
-            for (const job of jobs) {
-              const { jobId } = jobQueuePayloadSchema.parse(job.data);
-              await handler({ jobId, retryCount: job.retryCount, signal: job.signal });
-            }
-          } finally {
-            this.boss.notifyWorker(slotId);
-          }
-        },
-      );
-      this.slotIds.push(slotId);
-    }
+  work(slots: number, handler: (job: QueueJob) => Promise<void>): void {
+    const boss = this.boss;
+    this.loop = new ClaimLoop({
+      slots,
+      backstopMs: Math.max(500, (this.options.backstopPollSeconds ?? 2) * 1000),
+      heartbeatMs: Math.max(1000, (this.options.leaseSeconds * 1000) / 3),
+      fetch: async (count) => {
+        const jobs = await boss.fetch(JOB_QUEUE, { batchSize: count });
+        return jobs.map((job) => ({ queueId: job.id, jobId: jobQueuePayloadSchema.parse(job.data).jobId, retryCount: job.retryCount }));
+      },
+      complete: async (ids) => {
+        await boss.complete(JOB_QUEUE, ids);
+      },
+      fail: async (ids, reason) => {
+        await boss.fail(JOB_QUEUE, ids, { reason });
+      },
+      touch: async (ids) => {
+        // pg-boss types CommandResponse as {}; at run time it carries the counts and the ids it touched.
+        const result = (await boss.touch(JOB_QUEUE, ids)) as { affected?: number; settled?: string[] };
+        if (result.affected === undefined || result.affected >= ids.length || !result.settled) return [];
+        const kept = new Set(result.settled);
+        return ids.filter((id) => !kept.has(id));
+      },
+      handler,
+      onError: (error) => this.options.onError?.(error),
+    });
+    this.loop.start();
   }
 
-  /** Stops claiming; waits up to `graceMs` for running handlers. */
+  /** New jobs were announced: fetch now if a slot is free. */
+  wake(): void {
+    this.loop?.wake();
+  }
+
+  /**
+   * Stops claiming and waits up to `graceMs` for running jobs; what is still running then is aborted and handed
+   * back (failed in pg-boss, so another worker retries it at once and resumes it from its stored steps).
+   */
   async stop(graceMs = 0): Promise<void> {
-    await this.boss.stop({ graceful: graceMs > 0, timeout: graceMs, close: true });
+    await this.loop?.stop(graceMs);
+    await this.boss.stop({ graceful: false, close: true });
   }
 
   /** Removes a queued job's entry so no worker claims it. */

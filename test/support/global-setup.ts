@@ -8,49 +8,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { installQueue, migrate } from '@mule/db';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from '@mule/db/embedded';
+import { findOrStartPostgres, withDatabase, type EmbeddedDatabase } from '@mule/db/embedded';
 
 declare global {
   // eslint-disable-next-line no-var
   var __MULE_EMBEDDED__: EmbeddedDatabase | undefined;
 }
 
-async function answers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
-
 export default async function globalSetup(): Promise<void> {
-  let adminUrl = process.env['DATABASE_URL'];
-  if (!adminUrl) {
-    const local = 'postgres://postgres@127.0.0.1:5432/postgres';
-    if (await answers(local)) {
-      adminUrl = local;
-    } else {
-      const embedded = await startEmbeddedPostgres({
-        dataDir: join(tmpdir(), `mule-test-pg-${process.pid}`),
-        // A throwaway cluster: durability is not what these tests measure.
-        settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '300' },
-      });
-      globalThis.__MULE_EMBEDDED__ = embedded;
-      adminUrl = embedded.url('postgres');
-    }
-  }
+  const { adminUrl, embedded } = await findOrStartPostgres({
+    dataDir: join(tmpdir(), `mule-test-pg-${process.pid}`),
+    // A throwaway cluster: durability is not what these tests measure.
+    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '300' },
+  });
+  globalThis.__MULE_EMBEDDED__ = embedded ?? undefined;
   const template = `mule_tpl_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();

@@ -3,10 +3,22 @@
  * Every process started here is stopped by `stopAllProcesses()` (call it in afterAll), so none outlives its test.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository root: the nearest folder above this file holding turbo.json (this file is also compiled into bench/). */
+function findRepoRoot(from: string): string {
+  let dir = from;
+  while (!existsSync(join(dir, 'turbo.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no turbo.json above ${from}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+export const REPO_ROOT = findRepoRoot(dirname(fileURLToPath(import.meta.url)));
 
 export interface MuleProcess {
   readonly name: string;

@@ -1,9 +1,12 @@
 /** What the routes share: built once in main.ts. */
-import type { JobQueue, Pool, PrismaClient } from '@mule/db';
+import type { TokenUsage } from '@mule/core';
+import type { JobQueue, Listener, NotifyBatcher, Pool, PrismaClient } from '@mule/db';
+import type { AgentDirectory } from '@mule/agents';
 import type { WasmRunner } from '@mule/wasm-runner';
 import type { JobWaiters } from './await-job.js';
 import type { ApiConfig } from './config.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '@mule/observability';
+import type { SubmitTargets } from './submit-targets.js';
 
 export interface ApiContext {
   config: Readonly<ApiConfig>;
@@ -11,6 +14,18 @@ export interface ApiContext {
   pool: Pool;
   prisma: PrismaClient;
   queue: JobQueue;
+  /** Wakes idle worker slots after jobs are committed (one coalesced NOTIFY). */
+  announceJobs: NotifyBatcher;
   waiters: JobWaiters;
+  /** The process's LISTEN connection (job finished, definitions changed). */
+  listener: Listener;
+  targets: SubmitTargets;
+  /** Call after a definition change commits: drops caches here and, by NOTIFY, in other api processes. */
+  definitionsChanged: () => void;
   wasm: WasmRunner;
+  /** Module bytes by sha256 (the runner calls it on a compiled-cache miss). */
+  loadModule: (sha256: string) => Promise<Uint8Array>;
+  /** Agents by name, prepared (provider resolved, tools bound) and cached until a definition changes. */
+  agents: AgentDirectory;
+  metrics: { tokens(provider: string, model: string, usage: TokenUsage): void };
 }

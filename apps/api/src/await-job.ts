@@ -1,12 +1,12 @@
 /**
- * Synchronous calls wait here. One LISTEN connection per api process and a map of waiters by job id: a worker's
- * NOTIFY (payload: job id) wakes us, the row decides (one query per burst of notifications, for every job it
- * names). After a reconnect every waiter's row is read again, since notifications sent meanwhile are lost.
+ * Synchronous calls wait here: a map of waiters by job id, fed by the api's one LISTEN connection (main.ts). A
+ * worker's NOTIFY (payload: job ids) wakes us, the row decides (one query per burst of notifications, for every
+ * job they name). After a reconnect every waiter's row is read again, since notifications sent meanwhile are lost.
  * No polling loop.
  */
-import { CHANNELS, Listener, readOutcomes, type JobOutcome, type Pool } from '@mule/db';
+import { readOutcomes, type JobOutcome, type Pool } from '@mule/db';
 import { isFinished } from '@mule/core';
-import type { Logger } from './logger.js';
+import type { Logger } from '@mule/observability';
 
 type Waiter = (outcome: JobOutcome) => void;
 
@@ -16,34 +16,22 @@ export class JobWaiters {
   private readonly waiting = new Map<string, Set<Waiter>>();
   private readonly pending = new Set<string>();
   private flushScheduled = false;
-  private readonly listener: Listener;
 
   constructor(
     private readonly pool: Pool,
-    connectionString: string,
     private readonly log: Logger,
-  ) {
-    this.listener = new Listener({
-      connectionString,
-      channels: [CHANNELS.jobFinished],
-      applicationName: 'mule-api-listener',
-      onNotification: (_channel, jobId) => {
-        if (this.waiting.has(jobId)) this.check([jobId]);
-      },
-      onReconnect: () => {
-        this.log.info({ waiting: this.waiting.size }, 'job listener reconnected; re-reading waiting jobs');
-        this.check([...this.waiting.keys()]);
-      },
-      onError: (error) => this.log.warn({ err: error.message }, 'job listener connection lost; reconnecting'),
-    });
+  ) {}
+
+  /** A `mule_job_finished` payload: job ids, comma-separated. */
+  onFinished(payload: string): void {
+    const ids = payload.split(',').filter((id) => this.waiting.has(id));
+    if (ids.length > 0) this.check(ids);
   }
 
-  start(): Promise<void> {
-    return this.listener.start();
-  }
-
-  get listening(): boolean {
-    return this.listener.connected;
+  /** After the listener reconnected: notifications may have been missed, so every waiter's row is read again. */
+  recheckAll(): void {
+    this.log.info({ waiting: this.waiting.size }, 'job listener reconnected; re-reading waiting jobs');
+    this.check([...this.waiting.keys()]);
   }
 
   /**
@@ -97,7 +85,4 @@ export class JobWaiters {
     }
   }
 
-  async stop(): Promise<void> {
-    await this.listener.stop();
-  }
 }

@@ -1,15 +1,16 @@
 /** The api process: HTTP only (SPEC 1). It writes jobs and waits for them; it never runs workflow steps. */
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from '@mule/core';
-import { createPool, createPrisma, JobQueue } from '@mule/db';
+import { ConfigError, decryptSecret, MuleError } from '@mule/core';
+import { AgentDirectory, loadAdk } from '@mule/agents';
+import { agentCatalog, CHANNELS, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
 import { WasmRunner } from '@mule/wasm-runner';
-import { collectDefaultMetrics } from 'prom-client';
 import type { ApiContext } from './api-context.js';
 import { createApp } from './app.js';
 import { applyDefinitionFiles } from './apply-definition-files.js';
 import { JobWaiters } from './await-job.js';
 import { loadApiConfig, type ApiConfig } from './config.js';
-import { createLogger } from './logger.js';
+import { SubmitTargets } from './submit-targets.js';
+import { createLogger, recordTokens } from '@mule/observability';
 
 let config: Readonly<ApiConfig>;
 try {
@@ -22,35 +23,97 @@ try {
   throw error;
 }
 
-const log = createLogger(config.LOG_LEVEL);
-collectDefaultMetrics();
+const log = createLogger('mule-api', config.LOG_LEVEL);
 const pool = createPool({ connectionString: config.DATABASE_URL, max: config.MULE_DB_POOL_MAX, applicationName: 'mule-api' });
 const prisma = createPrisma(pool);
 const queue = await JobQueue.start({
-  connectionString: config.DATABASE_URL,
+  pool,
   role: 'api',
   leaseSeconds: config.MULE_LEASE_SECONDS,
   onError: (error) => log.warn({ err: error.message }, 'queue error'),
 });
-const waiters = new JobWaiters(pool, config.DATABASE_URL, log);
-await waiters.start();
+const waiters = new JobWaiters(pool, log);
+const targets = new SubmitTargets(pool);
 const wasm = new WasmRunner({
   threads: config.MULE_WASM_THREADS,
   maxMemoryMb: config.MULE_WASM_MAX_MEMORY_MB,
   maxModuleBytes: config.MULE_WASM_MAX_MODULE_MB * 1024 * 1024,
 });
-const ctx: ApiContext = { config, log, pool, prisma, queue, waiters, wasm };
-const defs = { prisma, config, secretKey: config.MULE_SECRET_KEY };
+const loadModule = moduleBytesLoader(prisma);
+const secretKey = config.MULE_SECRET_KEY;
+const agents = new AgentDirectory({
+  catalog: agentCatalog(prisma),
+  env: process.env,
+  decrypt: (cipher) => {
+    if (!secretKey) throw new MuleError('provider_error', 'a stored provider key cannot be read: MULE_SECRET_KEY is not set', { retryable: false });
+    return decryptSecret(secretKey, cipher);
+  },
+  runModule: async (sha256, input, signal) => (await wasm.run({ sha256, loadBytes: loadModule, input, timeoutMs: 10_000, signal })).output,
+});
+const definitionsChangedElsewhere = () => {
+  targets.clear();
+  agents.clear();
+};
+// One LISTEN connection per api process: finished jobs wake sync callers; definition changes drop caches.
+const listener = new Listener({
+  connectionString: config.DATABASE_URL,
+  channels: [CHANNELS.jobFinished, CHANNELS.definitionsChanged],
+  applicationName: 'mule-api-listener',
+  onNotification: (channel, payload) => {
+    if (channel === CHANNELS.jobFinished) waiters.onFinished(payload);
+    else definitionsChangedElsewhere();
+  },
+  onReconnect: () => {
+    definitionsChangedElsewhere();
+    waiters.recheckAll();
+  },
+  onError: (error) => log.warn({ err: error.message }, 'listener connection lost; reconnecting'),
+});
+await listener.start();
+const announceJobs = new NotifyBatcher(pool, CHANNELS.jobQueued, (error) =>
+  log.warn({ err: error.message }, 'could not announce new jobs; workers will find them on their backstop poll'),
+);
+const definitionsNotice = new NotifyBatcher(pool, CHANNELS.definitionsChanged, (error) =>
+  log.warn({ err: error.message }, 'could not announce a definition change to other api processes'),
+);
+const definitionsChanged = () => {
+  definitionsChangedElsewhere();
+  definitionsNotice.send();
+};
+const ctx: ApiContext = {
+  config,
+  log,
+  pool,
+  prisma,
+  queue,
+  announceJobs,
+  waiters,
+  listener,
+  targets,
+  definitionsChanged,
+  wasm,
+  loadModule,
+  agents,
+  metrics: { tokens: recordTokens },
+};
+const defs = { prisma, config, secretKey };
 
 if (config.MULE_DEFINITIONS) {
   try {
     const applied = await applyDefinitionFiles(defs, config.MULE_DEFINITIONS);
+    definitionsChanged();
     log.info({ definitions: config.MULE_DEFINITIONS, applied }, 'definitions applied');
   } catch (error) {
     console.error(`MULE_DEFINITIONS: ${(error as Error).message}`);
     process.exit(1);
   }
 }
+
+// ADK takes ~1 s to load: warm it in the background, and only where agents exist.
+void prisma.agent
+  .count()
+  .then((n) => (n > 0 ? loadAdk() : undefined))
+  .catch((error: Error) => log.warn({ err: error.message }, 'could not preload the agent runtime'));
 
 const server = createApp(ctx, defs).listen(config.PORT, config.HOST);
 server.keepAliveTimeout = 65_000;
@@ -61,6 +124,7 @@ server.on('error', (error) => {
 server.on('listening', () => {
   const { port } = server.address() as AddressInfo;
   log.info({ host: config.HOST, port, url: `http://${config.HOST}:${port}` }, 'api listening');
+  log.flush();
   if (!['127.0.0.1', '::1', 'localhost'].includes(config.HOST)) {
     log.warn({ host: config.HOST }, 'the api is reachable beyond this machine and has no API keys configured');
   }
@@ -76,7 +140,8 @@ async function shutdown(signal: string): Promise<void> {
   // Sync calls may wait long; give in-flight requests a bounded grace, then end them.
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
   server.closeAllConnections();
-  await Promise.allSettled([waiters.stop(), queue.stop(), wasm.close()]);
+  await announceJobs.drain();
+  await Promise.allSettled([listener.stop(), queue.stop(), wasm.close()]);
   await prisma.$disconnect().catch(() => {});
   await pool.end().catch(() => {});
   log.info('stopped');

@@ -1,9 +1,18 @@
 /**
- * Submitting a workflow job: the job row and its queue entry are written in ONE transaction, so a job is
- * either fully accepted (and will run) or not written at all.
+ * Submitting a workflow job: the job row and its queue entry are written in ONE statement (JobQueue.send), so a
+ * job is either fully accepted (and will run) or not written at all.
  */
 import { buildJobInput, buildPlan, MuleError, workflowSchema, type ChatMessage, type JobStatus } from '@mule/core';
-import { findJobByIdempotencyKey, findSubmitTarget, insertJob, withTransaction, type JobQueue, type Pool } from '@mule/db';
+import {
+  findJobByIdempotencyKey,
+  IDEMPOTENCY_CONSTRAINT,
+  jobInsertStatement,
+  pgErrorCode,
+  type JobQueue,
+  type NotifyBatcher,
+  type Pool,
+} from '@mule/db';
+import type { SubmitTargets } from './submit-targets.js';
 
 export interface SubmitRequest {
   /** Chosen by the caller so it can start waiting before the job can finish. */
@@ -22,38 +31,49 @@ export interface Submitted {
   existing: boolean;
 }
 
-export async function submitJob(pool: Pool, queue: JobQueue, request: SubmitRequest): Promise<Submitted> {
-  const target = await findSubmitTarget(pool, request.workflow);
+export interface SubmitDeps {
+  pool: Pool;
+  queue: JobQueue;
+  targets: SubmitTargets;
+  /** Wakes idle workers after the commit (never inside it: see prisma/src/queue.ts). */
+  announceJobs: NotifyBatcher;
+}
+
+export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promise<Submitted> {
+  const target = await deps.targets.get(request.workflow);
   if (!target) {
     throw new MuleError('model_not_found', `The model \`${request.model}\` does not exist`, { param: 'model' });
   }
-  const workflow = workflowSchema.parse(target.spec);
-  const plan = buildPlan(workflow, new Map(Object.entries(target.modules)));
-  const input = buildJobInput(request.messages);
-
-  return withTransaction(pool, async (client) => {
-    const inserted = await insertJob(client, {
-      id: request.id,
-      workflow: request.workflow,
-      version: target.version,
-      model: request.model,
-      input,
-      plan,
-      idempotencyKey: request.idempotencyKey,
-    });
-    if (!inserted) {
-      const existing = await findJobByIdempotencyKey(client, request.idempotencyKey!);
-      if (!existing) throw new MuleError('conflict', 'the idempotency key was released meanwhile; send the request again');
-      if (existing.model !== request.model) {
-        throw new MuleError(
-          'idempotency_conflict',
-          `Idempotency-Key was already used with model \`${existing.model}\`; use a new key for \`${request.model}\``,
-          { param: 'Idempotency-Key' },
-        );
-      }
-      return { id: existing.id, status: existing.status, createdAt: existing.created_at, existing: true };
-    }
-    await queue.send(client, request.id);
-    return { id: request.id, status: 'queued' as const, createdAt: new Date(), existing: false };
+  const plan = buildPlan(workflowSchema.parse(target.spec), new Map(Object.entries(target.modules)));
+  const row = jobInsertStatement({
+    id: request.id,
+    workflow: request.workflow,
+    version: target.version,
+    model: request.model,
+    input: buildJobInput(request.messages),
+    plan,
+    idempotencyKey: request.idempotencyKey,
   });
+  try {
+    await deps.queue.send(deps.pool, request.id, row);
+  } catch (error) {
+    const repeated = pgErrorCode(error) === '23505' && (error as { constraint?: string }).constraint === IDEMPOTENCY_CONSTRAINT;
+    if (!repeated || request.idempotencyKey === null) throw error;
+    return existingJob(deps.pool, request.idempotencyKey, request.model);
+  }
+  deps.announceJobs.send();
+  return { id: request.id, status: 'queued', createdAt: new Date(), existing: false };
+}
+
+async function existingJob(pool: Pool, key: string, model: string): Promise<Submitted> {
+  const existing = await findJobByIdempotencyKey(pool, key);
+  if (!existing) throw new MuleError('conflict', 'the job of this Idempotency-Key was deleted meanwhile; send the request again');
+  if (existing.model !== model) {
+    throw new MuleError(
+      'idempotency_conflict',
+      `Idempotency-Key was already used with model \`${existing.model}\`; use a new key for \`${model}\``,
+      { param: 'Idempotency-Key' },
+    );
+  }
+  return { id: existing.id, status: existing.status, createdAt: existing.created_at, existing: true };
 }

@@ -1,10 +1,21 @@
 /** The worker process: claims jobs from the queue and runs their steps (SPEC 1). */
-import { ConfigError, formatJobId } from '@mule/core';
-import { CHANNELS, createPool, createPrisma, JobQueue, Listener, readJobStatus } from '@mule/db';
+import { AgentDirectory, loadAdk } from '@mule/agents';
+import { ConfigError, decryptSecret, formatJobId, MuleError } from '@mule/core';
+import {
+  agentCatalog,
+  CHANNELS,
+  createPool,
+  createPrisma,
+  JobQueue,
+  Listener,
+  moduleBytesLoader,
+  NotifyBatcher,
+  readJobStatus,
+} from '@mule/db';
 import { WasmRunner } from '@mule/wasm-runner';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
-import { createLogger } from './logger.js';
-import { metrics } from './metrics.js';
+import { createLogger } from '@mule/observability';
+import { metrics } from '@mule/observability';
 import { portOf, startMetricsServer } from './metrics-server.js';
 import { runJob, type JobRunnerDeps } from './run-job.js';
 import { RunningJobs } from './running-jobs.js';
@@ -22,7 +33,7 @@ try {
   throw error;
 }
 
-const log = createLogger(config.LOG_LEVEL);
+const log = createLogger('mule-worker', config.LOG_LEVEL);
 const pool = createPool({
   connectionString: config.DATABASE_URL,
   max: config.WORKER_CONCURRENCY * 2 + 2,
@@ -30,46 +41,80 @@ const pool = createPool({
 });
 const prisma = createPrisma(pool);
 const wasm = new WasmRunner({ threads: config.MULE_WASM_THREADS, maxMemoryMb: config.MULE_WASM_MAX_MEMORY_MB });
+const loadModule = moduleBytesLoader(prisma);
+const secretKey = config.MULE_SECRET_KEY;
+const agents = new AgentDirectory({
+  catalog: agentCatalog(prisma),
+  env: process.env,
+  decrypt: (cipher) => {
+    if (!secretKey) throw new MuleError('provider_error', 'a stored provider key cannot be read: MULE_SECRET_KEY is not set', { retryable: false });
+    return decryptSecret(secretKey, cipher);
+  },
+  runModule: async (sha256, input, signal) => (await wasm.run({ sha256, loadBytes: loadModule, input, timeoutMs: 10_000, signal })).output,
+});
 const running = new RunningJobs();
 let stopping = false;
 
-// Cancellation: the api NOTIFYs; after a reconnect we re-read the status of every job we run.
-const cancels = new Listener({
+const metricsServer = await startMetricsServer(pool, config.METRICS_HOST, config.METRICS_PORT, () => stopping);
+const queue = await JobQueue.start({
+  pool,
+  role: 'worker',
+  leaseSeconds: config.MULE_LEASE_SECONDS,
+  onError: (error) => log.warn({ err: error.message }, 'queue error'),
+});
+
+// One LISTEN connection: new jobs wake idle slots; cancels abort running jobs. After a reconnect, whatever was
+// announced meanwhile is caught up: idle slots fetch, and the status of every running job is read again.
+const listener = new Listener({
   connectionString: config.DATABASE_URL,
-  channels: [CHANNELS.jobCancel],
+  channels: [CHANNELS.jobQueued, CHANNELS.jobCancel, CHANNELS.definitionsChanged],
   applicationName: 'mule-worker-listener',
-  onNotification: (_channel, jobId) => {
-    if (running.cancel(jobId)) log.info({ job_id: formatJobId(jobId) }, 'job cancelled; aborting its step');
+  onNotification: (channel, payload) => {
+    if (channel === CHANNELS.jobQueued) {
+      queue.wake();
+      return;
+    }
+    if (channel === CHANNELS.definitionsChanged) {
+      agents.clear();
+      return;
+    }
+    for (const jobId of payload.split(',')) {
+      if (running.cancel(jobId)) log.info({ job_id: formatJobId(jobId) }, 'job cancelled; aborting its step');
+    }
   },
   onReconnect: () => {
+    queue.wake();
+    agents.clear();
     for (const jobId of running.ids()) {
       void readJobStatus(pool, jobId)
         .then((status) => status === 'cancelled' && running.cancel(jobId))
         .catch(() => {});
     }
   },
-  onError: (error) => log.warn({ err: error.message }, 'cancel listener connection lost; reconnecting'),
+  onError: (error) => log.warn({ err: error.message }, 'listener connection lost; reconnecting'),
 });
-await cancels.start();
-
-const metricsServer = await startMetricsServer(pool, config.METRICS_HOST, config.METRICS_PORT, () => stopping);
-const queue = await JobQueue.start({
-  connectionString: config.DATABASE_URL,
-  role: 'worker',
-  leaseSeconds: config.MULE_LEASE_SECONDS,
-  onError: (error) => log.warn({ err: error.message }, 'queue error'),
-});
+await listener.start();
+const finished = new NotifyBatcher(pool, CHANNELS.jobFinished, (error) =>
+  log.warn({ err: error.message }, 'could not announce finished jobs; waiting callers re-read them after reconnecting'),
+);
 
 const deps: JobRunnerDeps = {
   pool,
   log,
   running,
+  finished,
   logContent: config.MULE_LOG_CONTENT,
-  steps: { wasm: wasmStep(wasm, prisma), agent: agentStep() },
+  steps: { wasm: wasmStep(wasm, loadModule), agent: agentStep(agents) },
 };
 metrics.slots.set(config.WORKER_CONCURRENCY);
+// ADK takes ~1 s to load: warm it in the background, and only where agents exist.
+void prisma.agent
+  .count()
+  .then((n) => (n > 0 ? loadAdk() : undefined))
+  .catch((error: Error) => log.warn({ err: error.message }, 'could not preload the agent runtime'));
 await queue.work(config.WORKER_CONCURRENCY, (job) => runJob(deps, job));
 log.info({ port: portOf(metricsServer), concurrency: config.WORKER_CONCURRENCY }, 'worker started');
+log.flush();
 
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
@@ -77,7 +122,8 @@ async function shutdown(signal: string): Promise<void> {
   const graceMs = config.MULE_SHUTDOWN_GRACE_SECONDS * 1000;
   log.info({ signal, running: running.size, grace_ms: graceMs }, 'stopping: no new jobs; letting running steps finish');
   await queue.stop(graceMs).catch((error) => log.warn({ err: (error as Error).message }, 'queue stop failed'));
-  await Promise.allSettled([cancels.stop(), wasm.close()]);
+  await finished.drain();
+  await Promise.allSettled([listener.stop(), wasm.close()]);
   metricsServer.close();
   await prisma.$disconnect().catch(() => {});
   await pool.end().catch(() => {});

@@ -2,7 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isMigrated, isQueueInstalled, type Pool } from '@mule/db';
-import { metrics, register } from './metrics.js';
+import { metrics, register } from '@mule/observability';
 
 /** A scrape every few seconds must not count a big table each time: the depth is read at most once a second. */
 const QUEUE_DEPTH_TTL_MS = 1000;

@@ -26,6 +26,7 @@ export type WasmOutcome =
 
 /** How much of stderr an exit message quotes; the full kept tail is in `details.logs`. */
 const STDERR_IN_MESSAGE_CHARS = 1000;
+const ONE_JSON_VALUE = 'it must write one JSON value.';
 /** How much of a bad stdout a message quotes. */
 const STDOUT_IN_MESSAGE_CHARS = 80;
 
@@ -45,10 +46,11 @@ export function toResult(reply: RunReply, limits: WasmLimits): WasmRunResult {
     case 'output_too_large':
       return fail(
         'wasm_output_too_large',
-        `The module wrote more than ${formatBytes(limits.maxOutputBytes)} to stdout, the output limit, and was stopped.`,
+        `The module wrote more than ${formatBytes(limits.maxOutputBytes)} to stdout, the output limit, ` +
+          'and was stopped.',
       );
     case 'bad_utf8':
-      return fail('wasm_bad_output', 'The module wrote bytes to stdout that are not UTF-8 text; it must write one JSON value.');
+      return fail('wasm_bad_output', `The module wrote bytes to stdout that are not UTF-8 text; ${ONE_JSON_VALUE}`);
     case 'trap':
       return fail('wasm_trap', `The module crashed with a WebAssembly trap: ${reply.detail}.`);
     case 'link':
@@ -59,7 +61,7 @@ export function toResult(reply: RunReply, limits: WasmLimits): WasmRunResult {
 }
 
 function parseOutput(stdout: string, fail: (code: 'wasm_bad_output', message: string) => never): unknown {
-  if (stdout.trim() === '') return fail('wasm_bad_output', 'The module wrote nothing to stdout; it must write one JSON value.');
+  if (stdout.trim() === '') return fail('wasm_bad_output', `The module wrote nothing to stdout; ${ONE_JSON_VALUE}`);
   try {
     return JSON.parse(stdout);
   } catch (error) {

@@ -47,10 +47,12 @@ const START_PAUSE_MS = 1000;
 export class ThreadPool {
   private readonly slots = new Set<Slot>();
   private readonly queue: Job[] = [];
-  private readonly readyWaiters: Array<() => void> = [];
+  private readonly readyWaiters: Array<{ resolve: () => void; reject: (error: MuleError) => void }> = [];
+  private restartTimer: NodeJS.Timeout | null = null;
+  private pendingRestarts = 0;
   private nextId = 1;
-  /** Jobs queued or running: threads keep the process alive only while there are some. */
-  private active = 0;
+  /** Holds taken by pending runs and readiness waits: threads keep the process alive only while there are some. */
+  private holds = 0;
   private startFailures = 0;
   private closed = false;
 
@@ -65,13 +67,13 @@ export class ThreadPool {
     if (this.closed) return Promise.reject(closedError());
     if (request.signal?.aborted) return Promise.reject(cancelledError());
     return new Promise<RunReply>((resolve, reject) => {
-      const job: Job = { ...request, id: this.nextId++, resolve, reject, slot: null, timer: null, onAbort: null, settled: false };
+      const pending = { slot: null, timer: null, onAbort: null, settled: false };
+      const job: Job = { ...request, ...pending, id: this.nextId++, resolve, reject };
       if (request.signal) {
         const onAbort = () => this.stop(job, cancelledError());
         job.onAbort = onAbort;
         request.signal.addEventListener('abort', onAbort, { once: true });
       }
-      this.track(1);
       const slot = this.idleSlot();
       if (slot) this.dispatch(slot, job);
       else this.queue.push(job);
@@ -88,7 +90,23 @@ export class ThreadPool {
   /** Resolves once every thread has started (runs queue until then anyway). */
   whenReady(): Promise<void> {
     if (this.allReady()) return Promise.resolve();
-    return new Promise((resolve) => this.readyWaiters.push(resolve));
+    const release = this.hold();
+    return new Promise<void>((resolve, reject) => this.readyWaiters.push({ resolve, reject })).finally(release);
+  }
+
+  /**
+   * Keeps the threads referenced until the returned function is called. Idle threads are unref'd so that an
+   * idle runner never keeps a process from exiting; a pending run (loading, compiling, queued or running) or a
+   * readiness wait must keep them, or a script awaiting only the runner would exit half-way.
+   */
+  hold(): () => void {
+    if (this.holds++ === 0) for (const slot of this.slots) slot.worker.ref();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.holds === 0) for (const slot of this.slots) slot.worker.unref();
+    };
   }
 
   stats(): { threads: number; busy: number; queued: number } {
@@ -112,19 +130,22 @@ export class ThreadPool {
       exits.push(slot.worker.terminate());
     }
     this.slots.clear();
-    for (const resolve of this.readyWaiters.splice(0)) resolve();
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
     await Promise.all(exits);
   }
 
   private spawn(): void {
     const worker = new Worker(new URL('./thread.js', import.meta.url), {
       workerData: this.init,
+      // The host's flags (--inspect, --eval, loaders) are no business of a sandbox thread; nor its environment.
+      execArgv: [],
       env: {},
       resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB },
     });
     const slot: Slot = { worker, ready: false, job: null, modules: new Set(), gone: false };
     this.slots.add(slot);
-    if (this.active === 0) worker.unref();
+    if (this.holds === 0) worker.unref();
     worker.on('message', (message: FromThread) => this.onMessage(slot, message));
     worker.on('error', (error) => this.onDeath(slot, error.message));
     worker.on('exit', (code) => this.onDeath(slot, `it exited with code ${code}`));
@@ -135,7 +156,7 @@ export class ThreadPool {
     if (message.type === 'ready') {
       slot.ready = true;
       this.startFailures = 0;
-      if (this.allReady()) for (const resolve of this.readyWaiters.splice(0)) resolve();
+      if (this.allReady()) for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
       this.next(slot);
       return;
     }
@@ -158,13 +179,19 @@ export class ThreadPool {
     if (++this.startFailures < START_FAILURES_BEFORE_PAUSE) return this.spawn();
     const error = new MuleError('internal_error', `The WASM sandbox threads fail to start: ${reason}.`);
     for (const job of this.queue.splice(0)) this.fail(job, error);
-    setTimeout(() => this.closed || this.spawn(), START_PAUSE_MS).unref();
+    for (const waiter of this.readyWaiters.splice(0)) waiter.reject(error);
+    this.pendingRestarts++;
+    this.restartTimer ??= setTimeout(() => {
+      this.restartTimer = null;
+      for (; this.pendingRestarts > 0; this.pendingRestarts--) this.spawn();
+    }, START_PAUSE_MS);
   }
 
   private dispatch(slot: Slot, job: Job): void {
     slot.job = job;
     job.slot = slot;
-    const message: RunMessage = { type: 'run', id: job.id, sha256: job.sha256, input: job.input, timeoutMs: job.timeoutMs };
+    const { id, sha256, input, timeoutMs } = job;
+    const message: RunMessage = { type: 'run', id, sha256, input, timeoutMs };
     if (!slot.modules.has(job.sha256)) {
       message.module = job.module;
       slot.modules.add(job.sha256);
@@ -205,7 +232,6 @@ export class ThreadPool {
     job.settled = true;
     if (job.timer) clearTimeout(job.timer);
     if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
-    this.track(-1);
   }
 
   private idleSlot(): Slot | null {
@@ -219,13 +245,6 @@ export class ThreadPool {
     return true;
   }
 
-  /** Refs the threads while any job is pending, so an idle runner never keeps a process from exiting. */
-  private track(delta: number): void {
-    const before = this.active;
-    this.active += delta;
-    if (before === 0 && this.active > 0) for (const slot of this.slots) slot.worker.ref();
-    if (before > 0 && this.active === 0) for (const slot of this.slots) slot.worker.unref();
-  }
 }
 
 function timeoutError(timeoutMs: number): MuleError {

@@ -39,7 +39,9 @@ export class WasmRunner {
 
   constructor(options: WasmRunnerOptions = {}) {
     const { threads = 2, cacheBytes = 256 * 1024 * 1024, ...limits } = options;
-    if (!Number.isSafeInteger(threads) || threads < 1) throw new RangeError(`threads must be at least 1, got ${threads}`);
+    if (!Number.isSafeInteger(threads) || threads < 1) {
+      throw new RangeError(`threads must be a whole number of at least 1, got ${threads}`);
+    }
     if (!(cacheBytes > 0)) throw new RangeError(`cacheBytes must be positive, got ${cacheBytes}`);
     this.limits = Object.freeze(resolveLimits(limits));
     this.pool = new ThreadPool(threads, {
@@ -52,18 +54,20 @@ export class WasmRunner {
   async run(request: WasmRunRequest): Promise<WasmRunResult> {
     const { sha256, timeoutMs, signal } = request;
     if (!(timeoutMs > 0)) {
-      throw new MuleError('invalid_request', `The time limit must be a positive number of milliseconds, got ${timeoutMs}.`, {
-        param: 'timeout_ms',
-      });
+      const message = `The time limit must be a positive number of milliseconds, got ${timeoutMs}.`;
+      throw new MuleError('invalid_request', message, { param: 'timeout_ms' });
     }
     if (signal?.aborted) throw cancelled();
     const input = serializeInput(request.input);
-    const module = await untilAborted(
-      this.cache.get(sha256, () => this.compile(request)),
-      signal,
-    );
-    const reply = await this.pool.run({ sha256, module, input, timeoutMs: Math.min(timeoutMs, MAX_TIMEOUT_MS), signal });
-    return toResult(reply, this.limits);
+    const release = this.pool.hold();
+    try {
+      const module = await untilAborted(this.cache.get(sha256, () => this.compile(request)), signal);
+      const limitMs = Math.min(timeoutMs, MAX_TIMEOUT_MS);
+      const reply = await this.pool.run({ sha256, module, input, timeoutMs: limitMs, signal });
+      return toResult(reply, this.limits);
+    } finally {
+      release();
+    }
   }
 
   /** The same admission the runner applies, with this runner's limits (for uploads). */

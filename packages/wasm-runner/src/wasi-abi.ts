@@ -66,12 +66,9 @@ export const WASI_MEMORYLESS: ReadonlySet<string> = new Set(['proc_exit', 'proc_
 export const Errno = {
   SUCCESS: 0,
   BADF: 8,
-  FAULT: 21,
   INVAL: 28,
   NOSYS: 52,
   NOTDIR: 54,
   NOTSOCK: 57,
-  NOTSUP: 58,
   SPIPE: 70,
-  NOTCAPABLE: 76,
 } as const;

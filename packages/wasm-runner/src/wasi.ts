@@ -92,7 +92,9 @@ export class WasiHost {
   /** The views over linear memory, renewed when memory.grow replaced its buffer. */
   private view(): DataView {
     const memory = this.memory;
-    if (memory === null) throw new GuestFault('the module called WASI before its memory was exported (from a start function)');
+    if (memory === null) {
+      throw new GuestFault('the module called WASI before its memory was exported (from a start function)');
+    }
     if (memory.buffer !== this.buffer) {
       this.buffer = memory.buffer;
       this.u8 = new Uint8Array(this.buffer);

@@ -117,12 +117,14 @@ export function definitionsRouter(ctx: ApiContext, defs: DefinitionContext): Rou
       router.put(`${path}/:name`, async (req, res) => {
         const name = nameParam(req);
         const outcome = await put(name, req);
+        if (outcome !== 'unchanged') ctx.definitionsChanged();
         res.status(putStatus(outcome)).json(view((await get(name))!));
       });
     }
     router.delete(`${path}/:name`, async (req, res) => {
       const name = nameParam(req);
       const result = await removeDefinition(defs, kind, name);
+      if (result.deleted) ctx.definitionsChanged();
       if (!result.deleted && result.reason === 'not_found') throw notFound(kind, name);
       if (!result.deleted && result.reason === 'referenced') {
         throw new MuleError('conflict', `${kind.replace('_', ' ')} "${name}" is still used by ${result.by.join(', ')}`);

@@ -1,7 +1,7 @@
 /** Health (process up), readiness (database reachable and migrated) and metrics (SPEC 5.3). */
 import { Router } from 'express';
 import { isMigrated, isQueueInstalled } from '@mule/db';
-import { register } from 'prom-client';
+import { register } from '@mule/observability';
 import type { ApiContext } from '../api-context.js';
 
 export function healthRouter(ctx: ApiContext): Router {
@@ -10,7 +10,7 @@ export function healthRouter(ctx: ApiContext): Router {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
-    const checks = { database: false, migrated: false, queue: false, listener: ctx.waiters.listening };
+    const checks = { database: false, migrated: false, queue: false, listener: ctx.listener.connected };
     try {
       await ctx.pool.query('SELECT 1');
       checks.database = true;

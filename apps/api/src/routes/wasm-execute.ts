@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { MuleError, parseWith } from '@mule/core';
-import { readModuleBytes, resolveModuleRef } from '@mule/db';
+import { resolveModuleRef } from '@mule/db';
 import type { ApiContext } from '../api-context.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -28,11 +28,7 @@ export function wasmExecuteRouter(ctx: ApiContext): Router {
     res.on('close', () => gone.abort());
     const result = await ctx.wasm.run({
       sha256: ref.sha256,
-      loadBytes: async (sha256) => {
-        const bytes = await readModuleBytes(ctx.prisma, sha256);
-        if (!bytes) throw new MuleError('not_found', `module bytes ${sha256} are gone`);
-        return bytes;
-      },
+      loadBytes: ctx.loadModule,
       input: request.input ?? null,
       timeoutMs: request.timeout_ms ?? DEFAULT_TIMEOUT_MS,
       signal: gone.signal,

@@ -82,6 +82,7 @@ export function moduleUploadHandler(ctx: ApiContext, defs: DefinitionContext): R
     const { definition, bytes, sha256 } = upload;
     try {
       const { outcome } = await applyModule(defs, { name, description: definition.description, tool: definition.tool }, bytes, sha256);
+      if (outcome !== 'unchanged') ctx.definitionsChanged();
       res.status(putStatus(outcome)).json(views.wasm_module((await getModule(ctx.prisma, name))!));
     } catch (error) {
       if (error instanceof MuleError && error.code === 'wasm_rejected') {

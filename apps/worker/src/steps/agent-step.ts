@@ -1,9 +1,18 @@
-/** An AGENT step. Agents arrive with packages/agents (issue 4); until then such a step fails clearly. */
-import { MuleError } from '@mule/core';
+/**
+ * An AGENT step (SPEC 4 data flow): `input.prompt` (or the input as JSON) is the user message; the output is
+ * `{prompt: <the agent's final text>}`, with token usage stored on the step.
+ */
+import { agentPromptOf, MuleError } from '@mule/core';
+import { runAgent, type AgentDirectory } from '@mule/agents';
+import { recordTokens } from '@mule/observability';
 import type { StepRunner } from './step-runner.js';
 
-export function agentStep(): StepRunner {
-  return async ({ step }) => {
-    throw new MuleError('internal_error', `agent steps are not available in this build (step "${step.id}")`, { retryable: false });
+export function agentStep(agents: AgentDirectory): StepRunner {
+  return async ({ step, input, signal }) => {
+    const prepared = await agents.get(step.name);
+    if (!prepared) throw new MuleError('not_found', `step "${step.id}" names agent "${step.name}", which no longer exists`, { retryable: false });
+    const result = await runAgent({ ...prepared, messages: [{ role: 'user', content: agentPromptOf(input) }], signal });
+    recordTokens(prepared.provider.name, prepared.agent.model, result.usage);
+    return { output: { prompt: result.text }, usage: result.usage };
   };
 }

@@ -1,6 +1,6 @@
 /** What every step kind implements: input JSON in, output JSON (and token usage) out, or a MuleError. */
 import type { PlanStep, TokenUsage } from '@mule/core';
-import type { Logger } from '../logger.js';
+import type { Logger } from '@mule/observability';
 
 export interface StepContext {
   jobId: string;

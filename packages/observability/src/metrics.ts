@@ -1,4 +1,8 @@
-/** The worker's Prometheus metrics (SPEC 9). Labels stay small: workflow name, step type, status, outcome. */
+/**
+ * Mule's Prometheus metrics (SPEC 9), defined once for both processes. Labels stay small: workflow name, step
+ * type, status, outcome, provider and model; never job ids or prompts.
+ */
+import type { TokenUsage } from '@mule/core';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, register } from 'prom-client';
 
 collectDefaultMetrics();
@@ -35,6 +39,24 @@ export const metrics = {
   }),
   wasmExecutions: new Counter({ name: 'mule_wasm_executions_total', help: 'WASM runs by outcome', labelNames: ['outcome'] }),
   queueDepth: new Gauge({ name: 'mule_queue_depth', help: 'Jobs queued and not yet claimed' }),
+  httpRequests: new Counter({
+    name: 'mule_http_requests_total',
+    help: 'HTTP requests answered by the api, by route and status',
+    labelNames: ['method', 'route', 'status'],
+  }),
+  httpDuration: new Histogram({
+    name: 'mule_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request',
+    labelNames: ['route'],
+    buckets: SECONDS_BUCKETS,
+  }),
 };
+
+/** Counts an LLM run's tokens. */
+export function recordTokens(provider: string, model: string, usage: TokenUsage | null | undefined): void {
+  if (!usage) return;
+  metrics.tokens.inc({ provider, model, kind: 'prompt' }, usage.prompt_tokens);
+  metrics.tokens.inc({ provider, model, kind: 'completion' }, usage.completion_tokens);
+}
 
 export { register };

@@ -1,0 +1,112 @@
+/**
+ * `npm run bench`: Mule against its own physical floor, in one run on one machine (SPEC 9). Prints a table and
+ * writes it as JSON to bench/results/. Each section starts its own api and workers on a fresh database.
+ * Sizes can be scaled down for a quick look: BENCH_SCALE=0.1 npm run bench.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { installQueue, migrate } from '@mule/db';
+import { findOrStartPostgres, withDatabase } from '@mule/db/embedded';
+import { putModule, putWorkflow, testModule } from '../../test/support/fixtures.js';
+import { REPO_ROOT, startApi, startWorker, stopAllProcesses } from '../../test/support/processes.js';
+import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
+import { measureFloor } from './floor.js';
+import { measureSyncWorkflow } from './sync-latency.js';
+import type { Latency } from './stats.js';
+
+const scale = Number(process.env['BENCH_SCALE'] ?? '1');
+const sized = (n: number) => Math.max(10, Math.round(n * scale));
+
+const server = await findOrStartPostgres({ dataDir: join(tmpdir(), `mule-bench-pg-${process.pid}`) });
+const databases: string[] = [];
+
+async function freshDatabase(): Promise<string> {
+  const name = `mule_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  databases.push(name);
+  const url = withDatabase(server.adminUrl, name);
+  await migrate(url);
+  await installQueue(url);
+  return url;
+}
+
+async function withStack<T>(workers: number, fn: (apiUrl: string, databaseUrl: string) => Promise<T>): Promise<T> {
+  const databaseUrl = await freshDatabase();
+  // Default log level on purpose: request logs are part of what a deployment pays for.
+  const api = await startApi(databaseUrl);
+  await Promise.all(Array.from({ length: workers }, () => startWorker(databaseUrl, { WORKER_CONCURRENCY: '8' })));
+  try {
+    if ((await putModule(api.url, 'echo', testModule('echo'))).status !== 201) throw new Error('module upload failed');
+    if ((await putWorkflow(api.url, 'bench', [{ id: 'echo', wasm: 'echo' }])).status !== 201) throw new Error('workflow failed');
+    return await fn(api.url, databaseUrl);
+  } finally {
+    await stopAllProcesses();
+  }
+}
+
+const results: { floor?: Latency; sync_workflow?: Latency; async?: Throughput[] } = {};
+try {
+  const n = sized(2000);
+  console.log(`floor: plain pg insert -> claim (SKIP LOCKED) -> NOTIFY, ${n} round trips…`);
+  results.floor = await measureFloor(await freshDatabase(), n);
+
+  console.log(`sync workflow over HTTP (one WASM step), ${n} calls…`);
+  results.sync_workflow = await withStack(1, (apiUrl) => measureSyncWorkflow(apiUrl, 'workflow/bench', n));
+
+  results.async = [];
+  for (const workers of [1, 2]) {
+    const jobs = sized(10_000);
+    console.log(`async throughput: ${jobs} jobs by 32 clients, ${workers} worker(s)…`);
+    results.async.push(
+      await withStack(workers, (apiUrl, databaseUrl) => measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', jobs, 32, workers)),
+    );
+  }
+} finally {
+  await stopAllProcesses();
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  for (const name of databases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+  await admin.end();
+  await server.embedded?.stop();
+}
+
+const floor = results.floor!;
+const sync = results.sync_workflow!;
+const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
+const rows: string[][] = [
+  ['measure', 'p50 ms', 'p99 ms', 'vs floor (p50 / p99)', 'target'],
+  ['floor: plain pg insert -> claim -> NOTIFY', String(floor.p50), String(floor.p99), '1.0x / 1.0x', ''],
+  ['sync workflow, 1 WASM step, over HTTP', String(sync.p50), String(sync.p99), `${ratio(sync.p50, floor.p50)} / ${ratio(sync.p99, floor.p99)}`, '<= 15 / 40 ms'],
+];
+const throughputRows = results.async!.map((t) => [
+  `async: ${t.jobs} jobs, ${t.clients} clients, ${t.workers} worker(s)`,
+  `${t.submit_per_s} submitted/s`,
+  `${t.completed_per_s} completed/s`,
+  `${t.seconds} s`,
+  t.workers === 2 ? '>= 500 jobs/s' : '',
+]);
+const table = [...rows, ...throughputRows];
+const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
+const text = [line(table[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.slice(1).map(line)].join('\n');
+console.log(`\n${text}\n`);
+
+const report = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+  scale,
+  results,
+  table: text,
+};
+await mkdir(join(REPO_ROOT, 'bench', 'results'), { recursive: true });
+const stamp = report.date.replace(/[:.]/g, '-');
+await writeFile(join(REPO_ROOT, 'bench', 'results', `${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
+await writeFile(join(REPO_ROOT, 'bench', 'results', 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+console.log(`written to bench/results/${stamp}.json`);
+process.exit(0);

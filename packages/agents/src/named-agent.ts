@@ -1,0 +1,117 @@
+/**
+ * From an agent's name to a ready run: its definition, its provider (env vars read and stored key decrypted in
+ * the process that runs it), and its tools bound to the WASM runner. Prepared agents are cached per process;
+ * `clear()` after any definition change (the api and the worker hear of changes by NOTIFY).
+ */
+import { MuleError, type AgentDefinition, type ProviderDefinition } from '@mule/core';
+import type { AgentTool, ProviderConfig } from './run-request.js';
+
+/** A module that declares `tool`, as an agent sees it. */
+export interface ToolModule {
+  name: string;
+  description: string;
+  parameters?: Record<string, unknown>;
+  sha256: string;
+}
+
+/** Where definitions come from (the database, in Mule: prisma/src/agent-catalog.ts). */
+export interface AgentCatalog {
+  agent(name: string): Promise<AgentDefinition | null>;
+  provider(name: string): Promise<{ definition: Omit<ProviderDefinition, 'api_key'>; apiKeyCipher: string | null } | null>;
+  tools(names: string[]): Promise<ToolModule[]>;
+}
+
+export interface AgentRuntime {
+  catalog: AgentCatalog;
+  /** The environment of the process that runs the agent (base_url_env, api_key_env are read from it). */
+  env: Record<string, string | undefined>;
+  /** Decrypts a stored provider key (MULE_SECRET_KEY); throws when it cannot. */
+  decrypt(cipher: string): string;
+  /** Runs a tool's module on its input; resolves with its output JSON. */
+  runModule(sha256: string, input: unknown, signal: AbortSignal): Promise<unknown>;
+}
+
+export interface PreparedAgent {
+  agent: AgentDefinition;
+  provider: ProviderConfig;
+  tools: AgentTool[];
+}
+
+const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+
+function fromEnv(runtime: AgentRuntime, provider: string, variable: string, what: string): string {
+  const value = runtime.env[variable];
+  if (!value) {
+    throw new MuleError('provider_error', `provider "${provider}": ${what} comes from ${variable}, which is not set in this process`, {
+      retryable: false,
+      details: { provider },
+    });
+  }
+  return value;
+}
+
+export function resolveProvider(
+  runtime: AgentRuntime,
+  stored: { definition: Omit<ProviderDefinition, 'api_key'>; apiKeyCipher: string | null },
+): ProviderConfig {
+  const { definition } = stored;
+  const baseUrl =
+    definition.base_url ??
+    (definition.base_url_env ? fromEnv(runtime, definition.name, definition.base_url_env, 'its base URL') : undefined) ??
+    (definition.type === 'openai' ? OPENAI_DEFAULT_BASE_URL : undefined);
+  const apiKey = definition.api_key_env
+    ? fromEnv(runtime, definition.name, definition.api_key_env, 'its API key')
+    : stored.apiKeyCipher
+      ? runtime.decrypt(stored.apiKeyCipher)
+      : undefined;
+  return {
+    name: definition.name,
+    type: definition.type,
+    ...(baseUrl ? { baseUrl } : {}),
+    ...(apiKey ? { apiKey } : {}),
+  };
+}
+
+export async function prepareAgent(runtime: AgentRuntime, name: string): Promise<PreparedAgent | null> {
+  const agent = await runtime.catalog.agent(name);
+  if (!agent) return null;
+  const [provider, tools] = await Promise.all([runtime.catalog.provider(agent.provider), runtime.catalog.tools(agent.tools ?? [])]);
+  if (!provider) throw new MuleError('not_found', `agent "${name}" names provider "${agent.provider}", which does not exist`);
+  const order = agent.tools ?? [];
+  tools.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  return {
+    agent,
+    provider: resolveProvider(runtime, provider),
+    tools: tools.map((tool) => ({
+      name: tool.name,
+      description: tool.description,
+      ...(tool.parameters ? { parameters: tool.parameters } : {}),
+      run: (args, signal) => runtime.runModule(tool.sha256, args, signal),
+    })),
+  };
+}
+
+/** Prepared agents by name, cached until `clear()`. */
+export class AgentDirectory {
+  private readonly cache = new Map<string, Promise<PreparedAgent | null>>();
+
+  constructor(private readonly runtime: AgentRuntime) {}
+
+  get(name: string): Promise<PreparedAgent | null> {
+    let prepared = this.cache.get(name);
+    if (!prepared) {
+      prepared = prepareAgent(this.runtime, name);
+      // Misses and failures are not kept: a fix (a new definition, an env var) must show at once.
+      prepared.then(
+        (found) => found === null && this.cache.get(name) === prepared && this.cache.delete(name),
+        () => this.cache.get(name) === prepared && this.cache.delete(name),
+      );
+      this.cache.set(name, prepared);
+    }
+    return prepared;
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+}
