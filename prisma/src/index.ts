@@ -7,3 +7,4 @@ export * from './jobs-repo.js';
 export * from './job-reads.js';
 export * from './definitions-repo.js';
 export * from './agent-catalog.js';
+export * from './retention.js';

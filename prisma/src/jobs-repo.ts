@@ -93,6 +93,8 @@ export interface ClaimedJob {
   plan: unknown;
   attempts: number;
   created_at: Date;
+  /** The first attempt's start: the whole-job time limit counts from here. */
+  started_at: Date;
 }
 
 /**
@@ -104,7 +106,7 @@ export async function claimJob(db: Queryable, id: string): Promise<ClaimedJob | 
     `WITH claimed AS (
        UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now())
         WHERE id = $1 AND status IN ('queued', 'running')
-        RETURNING id, workflow_name, input, plan, attempts, created_at
+        RETURNING id, workflow_name, input, plan, attempts, created_at, started_at
      ), first_step AS (
        INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
        SELECT id, 0, 1, plan->'steps'->0->>'id', plan->'steps'->0->>'type', 'running', input FROM claimed WHERE attempts = 1

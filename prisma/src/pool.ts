@@ -47,3 +47,15 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
 export function pgErrorCode(error: unknown): string | undefined {
   return error && typeof error === 'object' && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 }
+
+/**
+ * True when `error` says the database is unreachable or went away (server restart, network), not that a
+ * statement was wrong: the api answers 503 for these, and they are worth a retry.
+ */
+export function isConnectionError(error: unknown): boolean {
+  const code = pgErrorCode(error);
+  if (code && (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code === '53300')) return true;
+  if (code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(message);
+}

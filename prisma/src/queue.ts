@@ -42,11 +42,22 @@ export interface JobQueueOptions {
   pool: Pool;
   /** api: sends only. worker: claims, heartbeats and runs pg-boss maintenance. */
   role: 'api' | 'worker';
-  /** How long a silent worker keeps a job (MULE_LEASE_SECONDS); pg-boss needs >= 10. */
+  /** How long a silent worker keeps a job before another takes it over (MULE_LEASE_SECONDS, >= 20). */
   leaseSeconds: number;
   /** How often an idle worker checks for jobs without a NOTIFY (takeovers, retries, missed wake-ups). */
   backstopPollSeconds?: number;
   onError?: (error: Error) => void;
+}
+
+/**
+ * Takeover timing. A job's pg-boss heartbeat window is half the lease (pg-boss's minimum is 10 s); workers
+ * refresh it three times per window; pg-boss's supervisor looks for stale heartbeats three times per window
+ * (its monitor pass, default 60 s, gates that check, so it is lowered too); the retry is due ~1 s later and an
+ * idle worker polls every 2 s. A dead worker's job is running again within about 0.5 + 0.17 lease + 3 s: ~23 s
+ * for the default lease of 30 s.
+ */
+export function heartbeatSecondsFor(leaseSeconds: number): number {
+  return Math.max(10, Math.ceil(leaseSeconds / 2));
 }
 
 export class JobQueue {
@@ -59,13 +70,14 @@ export class JobQueue {
 
   static async start(options: JobQueueOptions): Promise<JobQueue> {
     const worker = options.role === 'worker';
+    const checkEvery = Math.max(1, Math.floor(heartbeatSecondsFor(options.leaseSeconds) / 3));
     const boss = new PgBoss({
       db: { executeSql: (text: string, values?: unknown[]) => options.pool.query(statement(text, values)) },
       migrate: false,
       schedule: false,
       supervise: worker,
-      // Stale heartbeats are found by the supervisor; keep its cadence well inside the lease.
-      superviseIntervalSeconds: Math.max(1, Math.floor(options.leaseSeconds / 3)),
+      superviseIntervalSeconds: checkEvery,
+      monitorIntervalSeconds: checkEvery,
       persistWarnings: false,
     });
     boss.on('error', (error: Error) => options.onError?.(error));
@@ -83,7 +95,7 @@ export class JobQueue {
   async send(db: Queryable, jobId: string, row: { text: string; values: unknown[] }): Promise<void> {
     await this.boss.send(JOB_QUEUE, { jobId }, {
       id: jobId,
-      heartbeatSeconds: Math.max(10, this.options.leaseSeconds),
+      heartbeatSeconds: heartbeatSecondsFor(this.options.leaseSeconds),
       db: {
         executeSql: (text: string, values: unknown[] = []) => {
           const insert = text.trimStart();
@@ -102,7 +114,9 @@ export class JobQueue {
     this.loop = new ClaimLoop({
       slots,
       backstopMs: Math.max(500, (this.options.backstopPollSeconds ?? 2) * 1000),
-      heartbeatMs: Math.max(1000, (this.options.leaseSeconds * 1000) / 3),
+      // Every 3 s: inside pg-boss's smallest heartbeat window (10 s) three times over, so a job keeps its claim
+      // even when the api that sent it runs with a shorter lease than this worker. One statement per 3 s.
+      heartbeatMs: 3000,
       fetch: async (count) => {
         const jobs = await boss.fetch(JOB_QUEUE, { batchSize: count });
         return jobs.map((job) => ({ queueId: job.id, jobId: jobQueuePayloadSchema.parse(job.data).jobId, retryCount: job.retryCount }));

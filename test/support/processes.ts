@@ -129,7 +129,7 @@ export function startWorker(databaseUrl: string, env: Record<string, string> = {
   return startProcess(
     'worker',
     'apps/worker/dist/main.js',
-    { DATABASE_URL: databaseUrl, METRICS_PORT: '0', MULE_LEASE_SECONDS: '10', ...env },
+    { DATABASE_URL: databaseUrl, METRICS_PORT: '0', MULE_LEASE_SECONDS: '20', ...env },
     'worker started',
   );
 }

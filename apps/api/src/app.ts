@@ -1,6 +1,7 @@
 /** The express application: body parsing, routes, and the one error handler (OpenAI error shape everywhere). */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { MuleError } from '@mule/core';
+import { isConnectionError } from '@mule/db';
 import type { ApiContext } from './api-context.js';
 import type { DefinitionContext } from './definitions-service.js';
 import { sendError } from './http-errors.js';
@@ -55,6 +56,12 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
     if (typeof parserError?.status === 'number' && parserError.status >= 400 && parserError.status < 500 && !(error instanceof MuleError)) {
       // Other body-parser refusals: unsupported charset or encoding, aborted upload.
       sendError(res, new MuleError('invalid_request', parserError.message ?? 'bad request'));
+      return;
+    }
+    if (isConnectionError(error)) {
+      ctx.log.warn({ err: (error as Error).message, method: req.method, path: req.path }, 'database unreachable');
+      if (!res.headersSent) sendError(res, new MuleError('unavailable', 'the database is unreachable; try again shortly'));
+      else res.end();
       return;
     }
     if (!(error instanceof MuleError) || error.code === 'internal_error') {

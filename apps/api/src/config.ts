@@ -22,7 +22,7 @@ const schema = z.object({
   /** A file or folder of definitions applied at start. */
   MULE_DEFINITIONS: z.string().min(1).optional(),
   /** Lease of a job's claim; sent with each queued job (the worker heartbeats within it). */
-  MULE_LEASE_SECONDS: intVar(30, 10, 3600),
+  MULE_LEASE_SECONDS: intVar(30, 20, 3600),
   /** 32 random bytes (64 hex characters or base64) that encrypt provider API keys at rest. */
   MULE_SECRET_KEY: z
     .string()

@@ -12,9 +12,15 @@ const schema = z.object({
   /** Jobs this process runs at once. */
   WORKER_CONCURRENCY: intVar(4, 1, 256),
   /** How long a silent worker keeps a job before another takes it over (pg-boss heartbeat). */
-  MULE_LEASE_SECONDS: intVar(30, 10, 3600),
+  MULE_LEASE_SECONDS: intVar(30, 20, 3600),
   /** How long a stopping worker lets running steps finish before handing their jobs back. */
   MULE_SHUTDOWN_GRACE_SECONDS: intVar(25, 0, 3600),
+  /** A whole job's time limit, from its first start; past it the job fails with job_timeout. */
+  MULE_JOB_TIMEOUT_SECONDS: intVar(3600, 1, 7 * 24 * 3600),
+  /** Finished jobs older than this are deleted (0 keeps them for ever). */
+  MULE_JOB_RETENTION_DAYS: intVar(30, 0, 36500),
+  /** How often one of the workers deletes expired jobs and refreshes the planner statistics. */
+  MULE_RETENTION_INTERVAL_SECONDS: intVar(600, 1, 86400),
   /** Linear memory cap of a module run. */
   MULE_WASM_MAX_MEMORY_MB: intVar(64, 1, 4096),
   /** Worker threads running WASM steps and tools. */

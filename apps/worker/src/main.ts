@@ -17,6 +17,7 @@ import { loadWorkerConfig, type WorkerConfig } from './config.js';
 import { createLogger } from '@mule/observability';
 import { metrics } from '@mule/observability';
 import { portOf, startMetricsServer } from './metrics-server.js';
+import { scheduleRetention } from './retention.js';
 import { runJob, type JobRunnerDeps } from './run-job.js';
 import { RunningJobs } from './running-jobs.js';
 import { agentStep } from './steps/agent-step.js';
@@ -103,10 +104,12 @@ const deps: JobRunnerDeps = {
   log,
   running,
   finished,
+  jobTimeoutMs: config.MULE_JOB_TIMEOUT_SECONDS * 1000,
   logContent: config.MULE_LOG_CONTENT,
   steps: { wasm: wasmStep(wasm, loadModule), agent: agentStep(agents) },
 };
 metrics.slots.set(config.WORKER_CONCURRENCY);
+const stopRetention = scheduleRetention(pool, log, config.MULE_JOB_RETENTION_DAYS, config.MULE_RETENTION_INTERVAL_SECONDS);
 // ADK takes ~1 s to load: warm it in the background, and only where agents exist.
 void prisma.agent
   .count()
@@ -121,6 +124,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   const graceMs = config.MULE_SHUTDOWN_GRACE_SECONDS * 1000;
   log.info({ signal, running: running.size, grace_ms: graceMs }, 'stopping: no new jobs; letting running steps finish');
+  stopRetention();
   await queue.stop(graceMs).catch((error) => log.warn({ err: (error as Error).message }, 'queue stop failed'));
   await finished.drain();
   await Promise.allSettled([listener.stop(), wasm.close()]);

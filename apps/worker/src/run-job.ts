@@ -30,6 +30,8 @@ export interface JobRunnerDeps {
   running: RunningJobs;
   /** Announces finished jobs to the api's waiters (coalesced NOTIFY after the commit). */
   finished: NotifyBatcher;
+  /** A whole job's time limit, from its first start (MULE_JOB_TIMEOUT_SECONDS). */
+  jobTimeoutMs: number;
   steps: Record<PlanStep['type'], StepRunner>;
   logContent: boolean;
 }
@@ -83,6 +85,11 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
   if (job.attempts === 1) metrics.queueWait.observe((Date.now() - job.created_at.getTime()) / 1000);
   const plan = jobPlanSchema.parse(job.plan);
   const controller = running.start(job.id, queued.signal);
+  const remainingMs = job.started_at.getTime() + deps.jobTimeoutMs - Date.now();
+  const jobTimer = setTimeout(
+    () => controller.abort(new MuleError('job_timeout', `the job ran longer than its limit of ${Math.round(deps.jobTimeoutMs / 1000)} s`)),
+    Math.max(0, remainingMs),
+  );
   metrics.busySlots.inc();
   const started = performance.now();
   try {
@@ -99,9 +106,24 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
     }
     deps.finished.send(job.id);
   } finally {
+    clearTimeout(jobTimer);
     metrics.busySlots.dec();
     running.finish(job.id);
   }
+}
+
+/** The job's own time limit, when that is why its signal was aborted. */
+function jobTimeout(signal: AbortSignal): MuleError | null {
+  const reason: unknown = signal.reason;
+  return signal.aborted && reason instanceof MuleError && reason.code === 'job_timeout' ? reason : null;
+}
+
+/** Ends a job that ran out of time (the step attempt in `end`, if any, is stored with it). */
+async function failForTimeout(pool: Pool, jobId: string, error: MuleError, end: StepEnd | null): Promise<'failed' | null> {
+  const stored = error.toJSON();
+  return (await finishJob(pool, end ? { ...end, status: 'failed', error: stored } : null, { id: jobId, status: 'failed', error: stored }))
+    ? 'failed'
+    : null;
 }
 
 /** Runs steps from the resume point; returns the job's final status, or null when it was cancelled meanwhile. */
@@ -122,6 +144,8 @@ async function runSteps(
     let attempt = resume.attempts.get(index) ?? 0;
     for (;;) {
       attempt++;
+      const expired = jobTimeout(signal);
+      if (expired) return failForTimeout(pool, jobId, expired, null);
       if (!started && !(await startStep(pool, { jobId, index, attempt, stepId: step.id, type: step.type, input }))) return null;
       started = false;
       const stepStarted = performance.now();
@@ -143,6 +167,8 @@ async function runSteps(
       }
       metrics.steps.inc({ type: step.type, status: end.status });
       metrics.stepDuration.observe({ type: step.type }, end.durationMs / 1000);
+      const expiredDuring = jobTimeout(signal);
+      if (expiredDuring) return failForTimeout(pool, jobId, expiredDuring, end);
       if (signal.aborted) return null; // cancelled or claim lost: the api or the next claim owns the rows now
       if (!error) {
         log.debug({ ms: Math.round(end.durationMs), ...(deps.logContent ? { output: end.output } : {}) }, 'step completed');
@@ -157,6 +183,8 @@ async function runSteps(
       }
       if (!(await finishStep(pool, end))) return null;
       await sleep(retryDelayMs(attempt), undefined, { signal }).catch(() => {});
+      const expiredWaiting = jobTimeout(signal);
+      if (expiredWaiting) return failForTimeout(pool, jobId, expiredWaiting, null);
       if (signal.aborted) return null;
     }
   }
