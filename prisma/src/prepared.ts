@@ -3,7 +3,7 @@
  * every time; a named one is planned once per connection. pg-boss's fetch and insert statements are long
  * (~3 KB with CTEs and json_to_recordset), and re-planning them on every job showed up as most of PostgreSQL's
  * CPU under load here. Names derive from the text; the number of distinct texts is capped so that SQL built with
- * values inline could never fill the server's statement cache.
+ * values inline could never fill the server's statement cache. Statements without parameters are left alone.
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -12,6 +12,9 @@ const MAX_PREPARED = 256;
 const names = new Map<string, string>();
 
 export function statement(text: string, values?: unknown[]): pg.QueryConfig {
+  // Without parameters a statement may hold several commands (pg-boss's maintenance does), which only the simple
+  // query protocol accepts; only parameterized statements are prepared.
+  if (!values || values.length === 0) return { text, values };
   let name = names.get(text);
   if (name === undefined && names.size < MAX_PREPARED) {
     name = `mule_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
