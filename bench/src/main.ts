@@ -14,8 +14,10 @@ import { putModule, putWorkflow, testModule } from '../../test/support/fixtures.
 import { REPO_ROOT, startApi, startWorker, stopAllProcesses } from '../../test/support/processes.js';
 import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
 import { measureFloor } from './floor.js';
-import { measureSyncWorkflow } from './sync-latency.js';
+import { closeClient } from './http-client.js';
+import { measureSyncWorkflow, measureWasmExecute } from './sync-latency.js';
 import type { Latency } from './stats.js';
+import { measureColdCompile, measureWarmRun, type ColdRun } from './wasm.js';
 
 const scale = Number(process.env['BENCH_SCALE'] ?? '1');
 const sized = (n: number) => Math.max(10, Math.round(n * scale));
@@ -50,14 +52,29 @@ async function withStack<T>(workers: number, fn: (apiUrl: string, databaseUrl: s
   }
 }
 
-const results: { floor?: Latency; sync_workflow?: Latency; async?: Throughput[] } = {};
+const results: {
+  floor?: Latency;
+  sync_workflow?: Latency;
+  wasm_execute_http?: Latency;
+  wasm_warm_run?: Latency;
+  wasm_cold_compile?: ColdRun;
+  async?: Throughput[];
+} = {};
 try {
   const n = sized(2000);
   console.log(`floor: plain pg insert -> claim (SKIP LOCKED) -> NOTIFY, ${n} round trips…`);
   results.floor = await measureFloor(await freshDatabase(), n);
 
   console.log(`sync workflow over HTTP (one WASM step), ${n} calls…`);
-  results.sync_workflow = await withStack(1, (apiUrl) => measureSyncWorkflow(apiUrl, 'workflow/bench', n));
+  await withStack(1, async (apiUrl) => {
+    results.sync_workflow = await measureSyncWorkflow(apiUrl, 'workflow/bench', n);
+    console.log(`POST /v1/wasm/execute over HTTP, ${n} calls…`);
+    results.wasm_execute_http = await measureWasmExecute(apiUrl, 'echo', n);
+  });
+
+  console.log(`WASM warm run through the pool, ${sized(10_000)} runs; cold compile of a ~1 MB module…`);
+  results.wasm_warm_run = await measureWarmRun(sized(10_000));
+  results.wasm_cold_compile = await measureColdCompile();
 
   results.async = [];
   for (const workers of [1, 2]) {
@@ -68,6 +85,7 @@ try {
     );
   }
 } finally {
+  closeClient();
   await stopAllProcesses();
   const admin = new pg.Client({ connectionString: server.adminUrl });
   await admin.connect();
@@ -78,11 +96,17 @@ try {
 
 const floor = results.floor!;
 const sync = results.sync_workflow!;
+const execute = results.wasm_execute_http!;
+const warm = results.wasm_warm_run!;
+const cold = results.wasm_cold_compile!;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
 const rows: string[][] = [
   ['measure', 'p50 ms', 'p99 ms', 'vs floor (p50 / p99)', 'target'],
   ['floor: plain pg insert -> claim -> NOTIFY', String(floor.p50), String(floor.p99), '1.0x / 1.0x', ''],
   ['sync workflow, 1 WASM step, over HTTP', String(sync.p50), String(sync.p99), `${ratio(sync.p50, floor.p50)} / ${ratio(sync.p99, floor.p99)}`, '<= 15 / 40 ms'],
+  ['POST /v1/wasm/execute over HTTP (echo)', String(execute.p50), String(execute.p99), '', '<= 2 ms p50'],
+  ['WASM warm run through the pool (echo)', String(warm.p50), String(warm.p99), '', '<= 0.3 ms p50'],
+  [`WASM cold compile + first run, ${(cold.module_bytes / 1e6).toFixed(2)} MB`, String(cold.cold_ms), '', `then ${cold.warm_after_ms} ms warm`, ''],
 ];
 const throughputRows = results.async!.map((t) => [
   `async: ${t.jobs} jobs, ${t.clients} clients, ${t.workers} worker(s)`,

@@ -254,3 +254,12 @@ export async function cancelJob(db: Queryable, id: string, error: StoredError): 
   ));
   return rows[0]?.before ?? null;
 }
+
+/**
+ * Jobs queued and not yet claimed, for `mule_queue_depth`: counted on the (status, created_at) index, so the cost
+ * grows with the backlog, not with the table.
+ */
+export async function countQueuedJobs(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'queued'`);
+  return rows[0]?.n ?? 0;
+}

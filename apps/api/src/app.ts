@@ -2,6 +2,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { MuleError } from '@mule/core';
 import { isConnectionError } from '@mule/db';
+import { metrics } from '@mule/observability';
 import type { ApiContext } from './api-context.js';
 import type { DefinitionContext } from './definitions-service.js';
 import { sendError } from './http-errors.js';
@@ -24,6 +25,10 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // The route pattern, not the path: job ids and names must not become label values.
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      metrics.httpDuration.observe({ route }, ms / 1000);
       ctx.log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 100) / 100 }, 'request');
     });
     next();

@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { ConfigError, decryptSecret, MuleError } from '@mule/core';
 import { AgentDirectory, loadAdk } from '@mule/agents';
-import { agentCatalog, CHANNELS, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
+import { agentCatalog, CHANNELS, countQueuedJobs, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
 import { WasmRunner } from '@mule/wasm-runner';
 import type { ApiContext } from './api-context.js';
 import { createApp } from './app.js';
@@ -10,7 +10,7 @@ import { applyDefinitionFiles } from './apply-definition-files.js';
 import { JobWaiters } from './await-job.js';
 import { loadApiConfig, type ApiConfig } from './config.js';
 import { SubmitTargets } from './submit-targets.js';
-import { createLogger, recordTokens } from '@mule/observability';
+import { createLogger, recordTokens, setQueueDepthReader } from '@mule/observability';
 
 let config: Readonly<ApiConfig>;
 try {
@@ -26,6 +26,7 @@ try {
 const log = createLogger('mule-api', config.LOG_LEVEL);
 const pool = createPool({ connectionString: config.DATABASE_URL, max: config.MULE_DB_POOL_MAX, applicationName: 'mule-api' });
 const prisma = createPrisma(pool);
+setQueueDepthReader(() => countQueuedJobs(pool));
 const queue = await JobQueue.start({
   pool,
   role: 'api',

@@ -171,7 +171,7 @@ async function runSteps(
       if (expiredDuring) return failForTimeout(pool, jobId, expiredDuring, end);
       if (signal.aborted) return null; // cancelled or claim lost: the api or the next claim owns the rows now
       if (!error) {
-        log.debug({ ms: Math.round(end.durationMs), ...(deps.logContent ? { output: end.output } : {}) }, 'step completed');
+        log.info({ ms: Math.round(end.durationMs), ...(deps.logContent ? { output: end.output } : {}) }, 'step completed');
         if (last) return (await finishJob(pool, end, { id: jobId, status: 'completed', output: end.output })) ? 'completed' : null;
         if (!(await finishStep(pool, end))) return null;
         break;

@@ -1,2 +1,2 @@
 export { createLogger, type Logger } from './logger.js';
-export { metrics, recordTokens, register } from './metrics.js';
+export { metrics, recordTokens, register, setQueueDepthReader } from './metrics.js';

@@ -38,7 +38,17 @@ export const metrics = {
     labelNames: ['provider', 'model', 'kind'],
   }),
   wasmExecutions: new Counter({ name: 'mule_wasm_executions_total', help: 'WASM runs by outcome', labelNames: ['outcome'] }),
-  queueDepth: new Gauge({ name: 'mule_queue_depth', help: 'Jobs queued and not yet claimed' }),
+  queueDepth: new Gauge({
+    name: 'mule_queue_depth',
+    help: 'Jobs queued and not yet claimed',
+    async collect() {
+      if (!queueDepthReader) return;
+      // A scrape every few seconds must not count a big table each time: the depth is read at most once a second.
+      if (Date.now() - queueDepthReadAt < 1000) return;
+      queueDepthReadAt = Date.now();
+      this.set(await queueDepthReader().catch(() => NaN));
+    },
+  }),
   httpRequests: new Counter({
     name: 'mule_http_requests_total',
     help: 'HTTP requests answered by the api, by route and status',
@@ -51,6 +61,14 @@ export const metrics = {
     buckets: SECONDS_BUCKETS,
   }),
 };
+
+let queueDepthReader: (() => Promise<number>) | null = null;
+let queueDepthReadAt = 0;
+
+/** Where `mule_queue_depth` comes from (the database); each process sets it once at start. */
+export function setQueueDepthReader(reader: () => Promise<number>): void {
+  queueDepthReader = reader;
+}
 
 /** Counts an LLM run's tokens. */
 export function recordTokens(provider: string, model: string, usage: TokenUsage | null | undefined): void {

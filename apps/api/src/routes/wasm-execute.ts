@@ -3,6 +3,8 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { MuleError, parseWith } from '@mule/core';
 import { resolveModuleRef } from '@mule/db';
+import { metrics } from '@mule/observability';
+import { outcomeOf } from '@mule/wasm-runner';
 import type { ApiContext } from '../api-context.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -26,13 +28,20 @@ export function wasmExecuteRouter(ctx: ApiContext): Router {
     if (!ref) throw new MuleError('not_found', `no wasm module "${request.module}"`, { param: 'module' });
     const gone = new AbortController();
     res.on('close', () => gone.abort());
-    const result = await ctx.wasm.run({
-      sha256: ref.sha256,
-      loadBytes: ctx.loadModule,
-      input: request.input ?? null,
-      timeoutMs: request.timeout_ms ?? DEFAULT_TIMEOUT_MS,
-      signal: gone.signal,
-    });
+    let result;
+    try {
+      result = await ctx.wasm.run({
+        sha256: ref.sha256,
+        loadBytes: ctx.loadModule,
+        input: request.input ?? null,
+        timeoutMs: request.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+        signal: gone.signal,
+      });
+    } catch (error) {
+      metrics.wasmExecutions.inc({ outcome: outcomeOf(error) });
+      throw error;
+    }
+    metrics.wasmExecutions.inc({ outcome: 'ok' });
     res.json({ output: result.output, duration_ms: result.durationMs, logs: result.logs });
   });
   return router;
