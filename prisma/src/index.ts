@@ -8,3 +8,4 @@ export * from './job-reads.js';
 export * from './definitions-repo.js';
 export * from './agent-catalog.js';
 export * from './retention.js';
+export * from './api-keys-repo.js';

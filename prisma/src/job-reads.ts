@@ -19,6 +19,7 @@ export interface JobStepRow {
 
 export interface JobRow {
   id: string;
+  apiKeyId: string | null;
   workflowName: string;
   workflowVersion: number;
   model: string;
@@ -45,6 +46,8 @@ export interface JobListQuery {
   limit: number;
   /** A job id (uuid): list jobs older than it. */
   after?: string;
+  /** Only the jobs this API key created (keys that are not admin see only their own). */
+  apiKeyId?: string;
 }
 
 /** Newest first; `after` continues from a job of the previous page. One extra row tells `hasMore`. */
@@ -58,6 +61,7 @@ export async function listJobs(prisma: PrismaClient, query: JobListQuery): Promi
     where: {
       ...(query.status ? { status: query.status } : {}),
       ...(query.workflow ? { workflowName: query.workflow } : {}),
+      ...(query.apiKeyId ? { apiKeyId: query.apiKeyId } : {}),
       ...(cursor
         ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] }
         : {}),

@@ -41,25 +41,44 @@ export interface NewJob {
   input: unknown;
   plan: JobPlan;
   idempotencyKey: string | null;
+  /** The API key that submits it (null without keys). */
+  apiKeyId: string | null;
 }
 
 /** The INSERT of a queued job, run by JobQueue.send in one statement with the job's queue entry. */
 export function jobInsertStatement(job: NewJob): { text: string; values: unknown[] } {
   return {
-    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key)
-           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)`,
-    values: [job.id, job.workflow, job.version, job.model, JSON.stringify(job.input), JSON.stringify(job.plan), job.idempotencyKey],
+    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id)
+           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8)`,
+    values: [
+      job.id,
+      job.workflow,
+      job.version,
+      job.model,
+      JSON.stringify(job.input),
+      JSON.stringify(job.plan),
+      job.idempotencyKey,
+      job.apiKeyId,
+    ],
   };
 }
 
-/** The unique constraint a repeated Idempotency-Key violates. */
+/** The unique index a repeated Idempotency-Key violates (per API key: COALESCE(api_key_id, zero), key). */
 export const IDEMPOTENCY_CONSTRAINT = 'jobs_idempotency_key_key';
 
 export async function findJobByIdempotencyKey(
   db: Queryable,
   key: string,
+  apiKeyId: string | null,
 ): Promise<{ id: string; model: string; status: JobStatus; created_at: Date } | null> {
-  const { rows } = await db.query(statement(`SELECT id, model, status, created_at FROM jobs WHERE idempotency_key = $1`, [key]));
+  const { rows } = await db.query(
+    statement(
+      `SELECT id, model, status, created_at FROM jobs
+        WHERE COALESCE(api_key_id, '00000000-0000-0000-0000-000000000000'::uuid) = COALESCE($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid)
+          AND idempotency_key = $1`,
+      [key, apiKeyId],
+    ),
+  );
   return rows[0] ?? null;
 }
 

@@ -15,6 +15,8 @@ export const CHANNELS = {
   jobQueued: 'mule_job_queued',
   /** payload: empty. Sent by the api after a definition changed: other api processes drop their caches. */
   definitionsChanged: 'mule_definitions_changed',
+  /** payload: empty. Sent by the api after an API key was created or revoked. */
+  keysChanged: 'mule_keys_changed',
 } as const;
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 

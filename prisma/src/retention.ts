@@ -4,6 +4,7 @@
  * after bursts (FACTS.md: stale statistics once turned 12k jobs/s into 200 jobs/s). One worker at a time does it
  * (a try-lock); the others skip the pass.
  */
+import { pruneApiKeyUsage } from './api-keys-repo.js';
 import type { Pool } from './pool.js';
 
 /** Arbitrary, fixed: the advisory lock that elects the worker doing a retention pass. */
@@ -29,6 +30,7 @@ export async function runRetention(pool: Pool, retentionDays: number): Promise<{
           if ((rowCount ?? 0) < BATCH) break;
         }
       }
+      await pruneApiKeyUsage(client);
       await client.query('ANALYZE jobs, job_steps');
       await client.query('ANALYZE pgboss.job').catch(() => {});
       return { deleted, ran: true };

@@ -6,6 +6,7 @@ import type { WasmRunner } from '@mule/wasm-runner';
 import type { JobWaiters } from './await-job.js';
 import type { ApiConfig } from './config.js';
 import type { Logger } from '@mule/observability';
+import type { Access } from './access.js';
 import type { SubmitTargets } from './submit-targets.js';
 
 export interface ApiContext {
@@ -28,4 +29,7 @@ export interface ApiContext {
   /** Agents by name, prepared (provider resolved, tools bound) and cached until a definition changes. */
   agents: AgentDirectory;
   metrics: { tokens(provider: string, model: string, usage: TokenUsage): void };
+  access: Access;
+  /** Call after an API key was created or revoked: here at once, elsewhere by NOTIFY. */
+  keysChanged: () => void;
 }

@@ -10,10 +10,45 @@ import { chatCompletionsRouter } from './routes/chat-completions.js';
 import { definitionsRouter } from './routes/definitions.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
+import { keysRouter } from './routes/keys.js';
 import { modelsRouter } from './routes/models.js';
 import { wasmExecuteRouter } from './routes/wasm-execute.js';
 
 const MODULE_UPLOAD = /^\/v1\/wasm\/modules\/[^/]+$/;
+
+/** JSON nested deeper than this is refused: nothing Mule accepts needs it, and deep values cost stack later. */
+const MAX_JSON_DEPTH = 64;
+
+function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+  res.setHeader('Cache-Control', 'no-store');
+  next();
+}
+
+/** Depth of a parsed JSON value, walked without recursion (a body of 1 MiB can nest 500k levels). */
+function depthOf(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    if (depth > deepest) deepest = depth;
+    if (deepest > MAX_JSON_DEPTH) return deepest;
+    for (const child of Object.values(current as Record<string, unknown>)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+function limitDepth(req: Request, _res: Response, next: NextFunction): void {
+  if (req.body !== null && typeof req.body === 'object' && !Buffer.isBuffer(req.body) && depthOf(req.body) > MAX_JSON_DEPTH) {
+    next(new MuleError('invalid_request', `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`));
+    return;
+  }
+  next();
+}
 
 export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Express {
   const app = express();
@@ -34,9 +69,13 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
     next();
   });
 
+  app.use(securityHeaders);
+  // Who is calling, before any body is read: an unauthenticated flood costs no parsing.
+  app.use('/v1', ctx.access.middleware());
   const json = express.json({ limit: ctx.config.MULE_MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
   // Module uploads parse their own bodies (raw bytes, or JSON larger than MULE_MAX_BODY_BYTES).
   app.use((req, res, next) => (req.method === 'PUT' && MODULE_UPLOAD.test(req.path) ? next() : json(req, res, next)));
+  app.use(limitDepth);
 
   app.use(healthRouter(ctx));
   app.use(modelsRouter(ctx));
@@ -44,6 +83,7 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
   app.use(jobsRouter(ctx));
   app.use(wasmExecuteRouter(ctx));
   app.use(definitionsRouter(ctx, defs));
+  app.use(keysRouter(ctx));
 
   app.use((req: Request, res: Response) => {
     sendError(res, new MuleError('not_found', `no route ${req.method} ${req.path}`));

@@ -36,6 +36,18 @@ const schema = z.object({
       }
       return key;
     }),
+  /** Bootstrap admin API keys, comma-separated (at least 16 characters each). Unset: see SPEC 8. */
+  MULE_API_KEYS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const keys = (value ?? '').split(',').map((key) => key.trim()).filter(Boolean);
+      if (keys.some((key) => key.length < 16 || !/^[\x21-\x7e]+$/.test(key))) {
+        ctx.addIssue({ code: 'custom', message: 'each key must be at least 16 visible ASCII characters' });
+        return z.NEVER;
+      }
+      return keys;
+    }),
   /** Connections in the api's pool. */
   MULE_DB_POOL_MAX: intVar(20, 2, 500),
   /** pino level. */

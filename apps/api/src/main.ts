@@ -2,9 +2,10 @@
 import type { AddressInfo } from 'node:net';
 import { ConfigError, decryptSecret, MuleError } from '@mule/core';
 import { AgentDirectory, loadAdk } from '@mule/agents';
-import { agentCatalog, CHANNELS, countQueuedJobs, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
+import { agentCatalog, CHANNELS, countQueuedJobs, hashKey, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
 import { WasmRunner } from '@mule/wasm-runner';
 import type { ApiContext } from './api-context.js';
+import { Access } from './access.js';
 import { createApp } from './app.js';
 import { applyDefinitionFiles } from './apply-definition-files.js';
 import { JobWaiters } from './await-job.js';
@@ -34,6 +35,7 @@ const queue = await JobQueue.start({
   onError: (error) => log.warn({ err: error.message }, 'queue error'),
 });
 const waiters = new JobWaiters(pool, log);
+const access = new Access(pool, new Set(config.MULE_API_KEYS.map(hashKey)));
 const targets = new SubmitTargets(pool);
 const wasm = new WasmRunner({
   threads: config.MULE_WASM_THREADS,
@@ -58,14 +60,16 @@ const definitionsChangedElsewhere = () => {
 // One LISTEN connection per api process: finished jobs wake sync callers; definition changes drop caches.
 const listener = new Listener({
   connectionString: config.DATABASE_URL,
-  channels: [CHANNELS.jobFinished, CHANNELS.definitionsChanged],
+  channels: [CHANNELS.jobFinished, CHANNELS.definitionsChanged, CHANNELS.keysChanged],
   applicationName: 'mule-api-listener',
   onNotification: (channel, payload) => {
     if (channel === CHANNELS.jobFinished) waiters.onFinished(payload);
+    else if (channel === CHANNELS.keysChanged) access.keysChanged();
     else definitionsChangedElsewhere();
   },
   onReconnect: () => {
     definitionsChangedElsewhere();
+    access.keysChanged();
     waiters.recheckAll();
   },
   onError: (error) => log.warn({ err: error.message }, 'listener connection lost; reconnecting'),
@@ -80,6 +84,13 @@ const definitionsNotice = new NotifyBatcher(pool, CHANNELS.definitionsChanged, (
 const definitionsChanged = () => {
   definitionsChangedElsewhere();
   definitionsNotice.send();
+};
+const keysNotice = new NotifyBatcher(pool, CHANNELS.keysChanged, (error) =>
+  log.warn({ err: error.message }, 'could not announce a key change to other api processes'),
+);
+const keysChanged = () => {
+  access.keysChanged();
+  keysNotice.send();
 };
 const ctx: ApiContext = {
   config,
@@ -96,6 +107,8 @@ const ctx: ApiContext = {
   loadModule,
   agents,
   metrics: { tokens: recordTokens },
+  access,
+  keysChanged,
 };
 const defs = { prisma, config, secretKey };
 
@@ -126,9 +139,14 @@ server.on('listening', () => {
   const { port } = server.address() as AddressInfo;
   log.info({ host: config.HOST, port, url: `http://${config.HOST}:${port}` }, 'api listening');
   log.flush();
-  if (!['127.0.0.1', '::1', 'localhost'].includes(config.HOST)) {
-    log.warn({ host: config.HOST }, 'the api is reachable beyond this machine and has no API keys configured');
-  }
+  void access.enabled().then(
+    (keys) => {
+      if (!keys && !['127.0.0.1', '::1', 'localhost'].includes(config.HOST)) {
+        log.warn({ host: config.HOST }, 'the api is reachable beyond this machine and has no API keys: anyone who reaches it can use it');
+      }
+    },
+    () => {},
+  );
 });
 
 let stopping = false;

@@ -21,6 +21,8 @@ export interface SubmitRequest {
   model: string;
   messages: ChatMessage[];
   idempotencyKey: string | null;
+  /** The API key submitting it (null without keys): recorded on the job, and Idempotency-Keys are scoped by it. */
+  apiKeyId: string | null;
 }
 
 export interface Submitted {
@@ -53,20 +55,21 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     input: buildJobInput(request.messages),
     plan,
     idempotencyKey: request.idempotencyKey,
+    apiKeyId: request.apiKeyId,
   });
   try {
     await deps.queue.send(deps.pool, request.id, row);
   } catch (error) {
     const repeated = pgErrorCode(error) === '23505' && (error as { constraint?: string }).constraint === IDEMPOTENCY_CONSTRAINT;
     if (!repeated || request.idempotencyKey === null) throw error;
-    return existingJob(deps.pool, request.idempotencyKey, request.model);
+    return existingJob(deps.pool, request.idempotencyKey, request.apiKeyId, request.model);
   }
   deps.announceJobs.send();
   return { id: request.id, status: 'queued', createdAt: new Date(), existing: false };
 }
 
-async function existingJob(pool: Pool, key: string, model: string): Promise<Submitted> {
-  const existing = await findJobByIdempotencyKey(pool, key);
+async function existingJob(pool: Pool, key: string, apiKeyId: string | null, model: string): Promise<Submitted> {
+  const existing = await findJobByIdempotencyKey(pool, key, apiKeyId);
   if (!existing) throw new MuleError('conflict', 'the job of this Idempotency-Key was deleted meanwhile; send the request again');
   if (existing.model !== model) {
     throw new MuleError(

@@ -37,6 +37,7 @@ export async function runWorkflowCall(
   request: ChatRequest,
   workflow: string,
   idempotencyKey: string | null,
+  apiKeyId: string | null,
 ): Promise<void> {
   const started = Date.now();
   const timeoutMs = ctx.config.MULE_SYNC_TIMEOUT_MS;
@@ -47,7 +48,7 @@ export async function runWorkflowCall(
   const waitNew = ctx.waiters.wait(id, timeoutMs, gone.signal);
   let submitted;
   try {
-    submitted = await submitJob(ctx, { id, workflow, model: request.model, messages: request.messages, idempotencyKey });
+    submitted = await submitJob(ctx, { id, workflow, model: request.model, messages: request.messages, idempotencyKey, apiKeyId });
   } catch (error) {
     gone.abort();
     throw error;

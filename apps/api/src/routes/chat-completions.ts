@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { formatJobId } from '@mule/core';
 import { runAgentCall } from '../agent-call.js';
+import { callerKeyId, callerOf, requireScope } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 import { parseChatRequest, parseIdempotencyKey, parseModel } from '../chat-request.js';
 import { submitJob } from '../submit-job.js';
@@ -13,13 +14,15 @@ export function chatCompletionsRouter(ctx: ApiContext): Router {
   router.post('/v1/chat/completions', async (req, res) => {
     const request = parseChatRequest(req.body);
     const target = parseModel(request.model);
+    const caller = callerOf(res);
+    requireScope(caller, request.model);
     if (target.kind === 'agent') {
       await runAgentCall(ctx, req, res, request, target.name);
       return;
     }
     const idempotencyKey = parseIdempotencyKey(req.get('Idempotency-Key'));
     if (!target.async) {
-      await runWorkflowCall(ctx, res, request, target.name, idempotencyKey);
+      await runWorkflowCall(ctx, res, request, target.name, idempotencyKey, callerKeyId(caller));
       return;
     }
     const submitted = await submitJob(ctx, {
@@ -28,6 +31,7 @@ export function chatCompletionsRouter(ctx: ApiContext): Router {
       model: request.model,
       messages: request.messages,
       idempotencyKey,
+      apiKeyId: callerKeyId(caller),
     });
     res.setHeader('X-Mule-Job-Id', formatJobId(submitted.id));
     res.status(202).json({

@@ -21,6 +21,7 @@ import {
   type SpecRow,
   type WorkflowRow,
 } from '@mule/db';
+import { callerOf, requireAdmin } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 import {
   applyAgent,
@@ -95,6 +96,13 @@ function notFound(kind: DefinitionKind, name: string): MuleError {
 
 export function definitionsRouter(ctx: ApiContext, defs: DefinitionContext): Router {
   const router = Router();
+  // Definitions are admin business, reads included.
+  for (const path of ['/v1/providers', '/v1/agents', '/v1/workflows', '/v1/wasm/modules']) {
+    router.use(path, (_req, res, next) => {
+      requireAdmin(callerOf(res));
+      next();
+    });
+  }
 
   const crud = <Row>(
     path: string,

@@ -3,6 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { formatJobId, JOB_STATUSES, MuleError, parseJobId, parseWith } from '@mule/core';
 import { cancelJob, CHANNELS, getJob, listJobs, notify } from '@mule/db';
+import { callerOf, jobOwnerFilter, requireJobAccess } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 import { jobView } from '../job-view.js';
 
@@ -25,6 +26,7 @@ export function jobsRouter(ctx: ApiContext): Router {
   router.get('/v1/jobs/:id', async (req, res) => {
     const job = await getJob(ctx.prisma, jobUuid(req.params['id']!));
     if (!job) throw new MuleError('not_found', `no job ${req.params['id']}`, { param: 'id' });
+    requireJobAccess(callerOf(res), job.apiKeyId);
     res.json(jobView(job));
   });
 
@@ -35,12 +37,15 @@ export function jobsRouter(ctx: ApiContext): Router {
       after = parseJobId(query.after) ?? undefined;
       if (!after) throw new MuleError('invalid_request', 'after must be a job id (job-…)', { param: 'after' });
     }
-    const { jobs, hasMore } = await listJobs(ctx.prisma, { ...query, after });
+    const { jobs, hasMore } = await listJobs(ctx.prisma, { ...query, after, apiKeyId: jobOwnerFilter(callerOf(res)) });
     res.json({ object: 'list', data: jobs.map(jobView), has_more: hasMore });
   });
 
   router.post('/v1/jobs/:id/cancel', async (req, res) => {
     const id = jobUuid(req.params['id']!);
+    const owner = await getJob(ctx.prisma, id);
+    if (!owner) throw new MuleError('not_found', `no job ${req.params['id']}`, { param: 'id' });
+    requireJobAccess(callerOf(res), owner.apiKeyId);
     const before = await cancelJob(ctx.pool, id, { code: 'cancelled', message: 'the job was cancelled' });
     if (before === null) throw new MuleError('not_found', `no job ${req.params['id']}`, { param: 'id' });
     if (before !== 'queued' && before !== 'running') {

@@ -1,10 +1,12 @@
 /** GET /v1/models (SPEC 5.1): every workflow as workflow/… and async/workflow/…, every agent as agent/…. */
 import { Router } from 'express';
+import { allows, callerOf } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 
 export function modelsRouter(ctx: ApiContext): Router {
   const router = Router();
   router.get('/v1/models', async (_req, res) => {
+    const caller = callerOf(res);
     const [workflows, agents] = await Promise.all([
       ctx.prisma.workflow.findMany({ select: { name: true, createdAt: true }, orderBy: { name: 'asc' } }),
       ctx.prisma.agent.findMany({ select: { name: true, createdAt: true }, orderBy: { name: 'asc' } }),
@@ -15,13 +17,12 @@ export function modelsRouter(ctx: ApiContext): Router {
       created: Math.floor(created.getTime() / 1000),
       owned_by: 'mule',
     });
-    res.json({
-      object: 'list',
-      data: [
-        ...workflows.flatMap((w) => [model(`workflow/${w.name}`, w.createdAt), model(`async/workflow/${w.name}`, w.createdAt)]),
-        ...agents.map((a) => model(`agent/${a.name}`, a.createdAt)),
-      ],
-    });
+    const data = [
+      ...workflows.flatMap((w) => [model(`workflow/${w.name}`, w.createdAt), model(`async/workflow/${w.name}`, w.createdAt)]),
+      ...agents.map((a) => model(`agent/${a.name}`, a.createdAt)),
+    ];
+    // A scoped key sees the models it may use.
+    res.json({ object: 'list', data: data.filter((m) => allows(caller, m.id)) });
   });
   return router;
 }

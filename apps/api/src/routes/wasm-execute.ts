@@ -5,6 +5,7 @@ import { MuleError, parseWith } from '@mule/core';
 import { resolveModuleRef } from '@mule/db';
 import { metrics } from '@mule/observability';
 import { outcomeOf } from '@mule/wasm-runner';
+import { callerOf, requireScope } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -24,6 +25,7 @@ export function wasmExecuteRouter(ctx: ApiContext): Router {
       throw new MuleError('invalid_request', 'the request body must be a JSON object (Content-Type: application/json)');
     }
     const request = parseWith(executeSchema, req.body);
+    requireScope(callerOf(res), `wasm/${request.module}`);
     const ref = await resolveModuleRef(ctx.prisma, request.module);
     if (!ref) throw new MuleError('not_found', `no wasm module "${request.module}"`, { param: 'module' });
     const gone = new AbortController();

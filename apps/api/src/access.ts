@@ -1,0 +1,114 @@
+/**
+ * Access control (SPEC 8, issue 7). With no key configured (MULE_API_KEYS unset and no key created) the api is
+ * open. Otherwise every /v1 route needs `Authorization: Bearer <key>`: MULE_API_KEYS are admin keys; created keys
+ * carry model scopes (`workflow/summarize-*`, `agent/*`; `workflow/x` also allows `async/workflow/x`, and
+ * `wasm/<module>` allows POST /v1/wasm/execute), an optional requests-per-minute limit counted in PostgreSQL (shared
+ * by every replica), and `admin` for definition and key routes. A key is looked up on every request, so a
+ * revoked key stops at once everywhere.
+ */
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { MuleError } from '@mule/core';
+import { anyActiveApiKey, authenticateApiKey, hashKey, type Pool } from '@mule/db';
+
+export type Caller =
+  | { kind: 'open' }
+  | { kind: 'key'; id: string | null; name: string; scopes: string[]; admin: boolean };
+
+const BEARER = /^Bearer\s+([\x21-\x7e]{1,512})$/i;
+
+export class Access {
+  /** Whether any created key is active; cached, refreshed by the `mule_keys_changed` NOTIFY. */
+  private keysExist: Promise<boolean> | null = null;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly bootstrapHashes: ReadonlySet<string>,
+  ) {}
+
+  /** After a key was created or revoked (here or, by NOTIFY, on another replica). */
+  keysChanged(): void {
+    this.keysExist = null;
+  }
+
+  async enabled(): Promise<boolean> {
+    if (this.bootstrapHashes.size > 0) return true;
+    this.keysExist ??= anyActiveApiKey(this.pool).catch((error: unknown) => {
+      this.keysExist = null;
+      throw error;
+    });
+    return this.keysExist;
+  }
+
+  middleware(): RequestHandler {
+    return (req: Request, res: Response, next: NextFunction) => {
+      this.authenticate(req).then((caller) => {
+        res.locals['caller'] = caller;
+        next();
+      }, next);
+    };
+  }
+
+  private async authenticate(req: Request): Promise<Caller> {
+    if (!(await this.enabled())) return { kind: 'open' };
+    const header = req.get('authorization');
+    if (header === undefined) {
+      throw new MuleError('unauthorized', 'an API key is required: send Authorization: Bearer <key>');
+    }
+    const token = BEARER.exec(header)?.[1];
+    if (!token) throw new MuleError('unauthorized', 'the Authorization header must be "Bearer <key>"');
+    const keyHash = hashKey(token);
+    if (this.bootstrapHashes.has(keyHash)) return { kind: 'key', id: null, name: 'MULE_API_KEYS', scopes: ['*'], admin: true };
+    const key = await authenticateApiKey(this.pool, keyHash);
+    if (!key) throw new MuleError('unauthorized', 'the API key is not valid (unknown or revoked)');
+    if (key.rpm !== null && key.used !== null && key.used > key.rpm) {
+      throw new MuleError('rate_limited', `rate limit of ${key.rpm} requests per minute reached for key "${key.name}"`, {
+        details: { retryAfterSeconds: Math.max(1, key.reset_seconds) },
+      });
+    }
+    return { kind: 'key', id: key.id, name: key.name, scopes: key.scopes, admin: key.admin };
+  }
+}
+
+export function callerOf(res: Response): Caller {
+  return (res.locals['caller'] as Caller | undefined) ?? { kind: 'open' };
+}
+
+function patternMatches(pattern: string, target: string): boolean {
+  const regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`);
+  return regex.test(target);
+}
+
+/** Whether a key's scopes allow a model (or `wasm/<module>`). */
+export function scopesAllow(scopes: string[], target: string): boolean {
+  const asSync = target.startsWith('async/') ? target.slice('async/'.length) : null;
+  return scopes.some((pattern) => patternMatches(pattern, target) || (asSync !== null && patternMatches(pattern, asSync)));
+}
+
+export function allows(caller: Caller, target: string): boolean {
+  return caller.kind === 'open' || caller.admin || scopesAllow(caller.scopes, target);
+}
+
+export function requireScope(caller: Caller, target: string): void {
+  if (!allows(caller, target)) {
+    throw new MuleError('forbidden', `this API key may not use \`${target}\``, { param: target.startsWith('wasm/') ? 'module' : 'model' });
+  }
+}
+
+export function requireAdmin(caller: Caller): void {
+  if (caller.kind === 'key' && !caller.admin) throw new MuleError('forbidden', 'this route needs an admin API key');
+}
+
+/** Admins (and open mode) see every job; other keys the jobs they created. */
+export function jobOwnerFilter(caller: Caller): string | undefined {
+  return caller.kind === 'key' && !caller.admin ? (caller.id ?? '') : undefined;
+}
+
+export function requireJobAccess(caller: Caller, jobApiKeyId: string | null): void {
+  const owner = jobOwnerFilter(caller);
+  if (owner !== undefined && owner !== jobApiKeyId) throw new MuleError('forbidden', 'this API key did not create this job');
+}
+
+/** The key id a new job is recorded with. */
+export function callerKeyId(caller: Caller): string | null {
+  return caller.kind === 'key' ? caller.id : null;
+}

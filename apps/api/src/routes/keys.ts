@@ -1,0 +1,61 @@
+/** API keys (SPEC 8): POST /v1/keys (the key is shown once), GET /v1/keys, DELETE /v1/keys/{id}. Admin only. */
+import { Router } from 'express';
+import { z } from 'zod';
+import { MuleError, parseWith } from '@mule/core';
+import { createApiKey, listApiKeys, revokeApiKey, type ApiKeyRecord } from '@mule/db';
+import { callerOf, requireAdmin } from '../access.js';
+import type { ApiContext } from '../api-context.js';
+
+const SCOPE = /^[a-z0-9*][a-z0-9._*/-]{0,200}$/;
+
+const createSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  scopes: z.array(z.string().regex(SCOPE, 'a scope is a model pattern like workflow/x, workflow/summarize-* or agent/*')).max(100).default([]),
+  rpm: z.int().min(1).max(1_000_000).nullable().optional(),
+  admin: z.boolean().optional(),
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function view(key: ApiKeyRecord) {
+  return {
+    id: key.id,
+    object: 'api_key' as const,
+    name: key.name,
+    key_prefix: key.key_prefix,
+    scopes: key.scopes,
+    rpm: key.rpm,
+    admin: key.admin,
+    created_at: key.created_at.toISOString(),
+    revoked_at: key.revoked_at?.toISOString() ?? null,
+  };
+}
+
+export function keysRouter(ctx: ApiContext): Router {
+  const router = Router();
+  router.post('/v1/keys', async (req, res) => {
+    requireAdmin(callerOf(res));
+    if (req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
+      throw new MuleError('invalid_request', 'the request body must be a JSON object (Content-Type: application/json)');
+    }
+    const input = parseWith(createSchema, req.body);
+    const created = await createApiKey(ctx.pool, { name: input.name, scopes: input.scopes, rpm: input.rpm ?? null, admin: input.admin ?? false });
+    ctx.keysChanged();
+    const { key, ...record } = created;
+    res.status(201).json({ ...view(record), key });
+  });
+  router.get('/v1/keys', async (_req, res) => {
+    requireAdmin(callerOf(res));
+    res.json({ object: 'list', data: (await listApiKeys(ctx.pool)).map(view) });
+  });
+  router.delete('/v1/keys/:id', async (req, res) => {
+    requireAdmin(callerOf(res));
+    const id = String(req.params['id']).toLowerCase();
+    if (!UUID.test(id) || !(await revokeApiKey(ctx.pool, id))) {
+      throw new MuleError('not_found', `no active API key ${req.params['id']}`, { param: 'id' });
+    }
+    ctx.keysChanged();
+    res.json({ id, object: 'api_key', deleted: true });
+  });
+  return router;
+}

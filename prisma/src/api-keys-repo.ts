@@ -1,0 +1,98 @@
+/**
+ * API keys (issue 7). A key is `mule_` + 32 random bytes (base64url); only its sha256 is stored. A fast hash is
+ * right here (unlike passwords): a key has 256 bits of entropy, so there is nothing to guess, and the lookup runs
+ * on every request. The stored hash is useless to present: it would be hashed again.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Queryable } from './pool.js';
+import { statement } from './prepared.js';
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  key_prefix: string;
+  scopes: string[];
+  rpm: number | null;
+  admin: boolean;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+export interface NewApiKey {
+  name: string;
+  scopes: string[];
+  rpm: number | null;
+  admin: boolean;
+}
+
+/** Creates a key; the returned `key` is the only time it exists in clear. */
+export async function createApiKey(db: Queryable, input: NewApiKey): Promise<ApiKeyRecord & { key: string }> {
+  const key = `mule_${randomBytes(32).toString('base64url')}`;
+  const { rows } = await db.query<ApiKeyRecord>(
+    `INSERT INTO api_keys (id, name, key_hash, key_prefix, scopes, rpm, admin) VALUES ($1, $2, $3, $4, $5, $6, $7)
+     RETURNING id, name, key_prefix, scopes, rpm, admin, created_at, revoked_at`,
+    [randomUUID(), input.name, hashKey(key), key.slice(0, 12), input.scopes, input.rpm, input.admin],
+  );
+  return { ...rows[0]!, key };
+}
+
+export async function listApiKeys(db: Queryable): Promise<ApiKeyRecord[]> {
+  const { rows } = await db.query<ApiKeyRecord>(
+    `SELECT id, name, key_prefix, scopes, rpm, admin, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, id`,
+  );
+  return rows;
+}
+
+/** Revokes a key at once; false when there is no such active key. */
+export async function revokeApiKey(db: Queryable, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, [id]);
+  return rowCount === 1;
+}
+
+export async function anyActiveApiKey(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL) AS any`);
+  return rows[0]?.any === true;
+}
+
+export interface AuthenticatedKey {
+  id: string;
+  name: string;
+  scopes: string[];
+  rpm: number | null;
+  admin: boolean;
+  /** Requests in the current minute, this one included (null without a limit). */
+  used: number | null;
+  /** Seconds until the current minute's window ends. */
+  reset_seconds: number;
+}
+
+/**
+ * Finds an active key by its hash and, when it has a limit, counts this request in the current minute: one round
+ * trip. The counter lives in PostgreSQL so every api replica shares it. Revocation shows at once: nothing is cached.
+ */
+export async function authenticateApiKey(db: Queryable, keyHash: string): Promise<AuthenticatedKey | null> {
+  const { rows } = await db.query<AuthenticatedKey>(
+    statement(
+      `WITH k AS (SELECT id, name, scopes, rpm, admin FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL),
+            u AS (
+              INSERT INTO api_key_usage (key_id, window_start, count)
+              SELECT id, date_trunc('minute', now()), 1 FROM k WHERE rpm IS NOT NULL
+              ON CONFLICT (key_id, window_start) DO UPDATE SET count = api_key_usage.count + 1
+              RETURNING count)
+       SELECT k.id, k.name, k.scopes, k.rpm, k.admin, (SELECT count FROM u) AS used,
+              ceil(EXTRACT(EPOCH FROM date_trunc('minute', now()) + interval '1 minute' - now()))::int AS reset_seconds
+         FROM k`,
+      [keyHash],
+    ),
+  );
+  return rows[0] ?? null;
+}
+
+/** Drops usage windows older than an hour (run by the retention pass). */
+export async function pruneApiKeyUsage(db: Queryable): Promise<void> {
+  await db.query(`DELETE FROM api_key_usage WHERE window_start < now() - interval '1 hour'`);
+}
