@@ -1,8 +1,12 @@
-/** `agent/<name>` (SPEC 5.1): the api runs the agent itself, with the whole conversation, and answers directly. */
+/**
+ * `agent/<name>` (SPEC 5.1): the api runs the agent itself, with the whole conversation, and answers directly.
+ * A run is bounded in calls by the agent's max_tool_calls and in time by MULE_SYNC_TIMEOUT_MS, the bound a
+ * synchronous workflow call has (without it, only the provider client's 10-minute timeout per call would apply).
+ */
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import { MuleError } from '@mule/core';
-import { runAgent } from '@mule/agents';
+import { isMuleError, MuleError } from '@mule/core';
+import { runAgent, type AgentRunRequest } from '@mule/agents';
 import type { ApiContext } from './api-context.js';
 import type { ChatRequest } from './chat-request.js';
 import { chunker, completion } from './completion-format.js';
@@ -17,26 +21,65 @@ function overridesOf(request: ChatRequest): { temperature?: number; top_p?: numb
   };
 }
 
+/** Stops a run when the client goes away or the time bound passes, and tells the two apart. */
+class CallBound {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  readonly signal = this.controller.signal;
+
+  constructor(res: Response, name: string, timeoutMs: number) {
+    res.on('close', () => {
+      if (!res.writableFinished) this.controller.abort(new MuleError('cancelled', 'the client went away'));
+    });
+    this.timer = setTimeout(
+      () => this.controller.abort(new MuleError('step_timeout', `agent "${name}" ran longer than MULE_SYNC_TIMEOUT_MS (${timeoutMs} ms)`)),
+      timeoutMs,
+    );
+  }
+
+  get clientGone(): boolean {
+    return this.signal.aborted && isMuleError(this.signal.reason) && this.signal.reason.code === 'cancelled';
+  }
+
+  /** runAgent reports every abort as `cancelled`; a run stopped by the timer answers as a timeout. */
+  explain(error: unknown): unknown {
+    return this.signal.aborted && !this.clientGone ? this.signal.reason : error;
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
+
 export async function runAgentCall(ctx: ApiContext, _req: Request, res: Response, request: ChatRequest, name: string): Promise<void> {
   const prepared = await ctx.agents.get(name);
   if (!prepared) throw new MuleError('model_not_found', `The model \`${request.model}\` does not exist`, { param: 'model' });
-  const gone = new AbortController();
-  res.on('close', () => {
-    if (!res.writableFinished) gone.abort(new MuleError('cancelled', 'the client went away'));
-  });
+  const bound = new CallBound(res, name, ctx.config.MULE_SYNC_TIMEOUT_MS);
   const id = `chatcmpl-${randomUUID()}`;
   const created = new Date();
-  const run = { ...prepared, messages: request.messages, signal: gone.signal, overrides: overridesOf(request) };
-
-  if (!request.stream) {
-    const result = await runAgent(run);
-    ctx.metrics.tokens(prepared.provider.name, prepared.agent.model, result.usage);
-    res.json(completion(id, request.model, created, result.text, result.usage, result.finishReason));
-    return;
+  const run: AgentRunRequest = { ...prepared, messages: request.messages, signal: bound.signal, overrides: overridesOf(request) };
+  try {
+    if (!request.stream) {
+      const result = await runAgent(run).catch((error: unknown) => Promise.reject(bound.explain(error)));
+      ctx.metrics.tokens(prepared.provider.name, prepared.agent.model, result.usage);
+      res.json(completion(id, request.model, created, result.text, result.usage, result.finishReason));
+      return;
+    }
+    await streamAgent(ctx, res, request, run, bound, chunker(id, request.model, created));
+  } finally {
+    bound.clear();
   }
+}
 
+async function streamAgent(
+  ctx: ApiContext,
+  res: Response,
+  request: ChatRequest,
+  run: AgentRunRequest,
+  bound: CallBound,
+  chunks: ReturnType<typeof chunker>,
+): Promise<void> {
   const sse = new SseStream(res);
-  const chunks = chunker(id, request.model, created);
   let opened = false;
   const open = () => {
     if (!opened) sse.data(chunks.role());
@@ -44,13 +87,14 @@ export async function runAgentCall(ctx: ApiContext, _req: Request, res: Response
   };
   try {
     const result = await runAgent({ ...run, onTextDelta: (delta) => (open(), sse.data(chunks.content(delta))) });
-    ctx.metrics.tokens(prepared.provider.name, prepared.agent.model, result.usage);
+    ctx.metrics.tokens(run.provider.name, run.agent.model, result.usage);
     open();
     sse.data(chunks.finish(result.finishReason));
     sse.data(chunks.usage(result.usage));
     sse.done();
-  } catch (error) {
-    if (gone.signal.aborted) return sse.dispose();
+  } catch (caught) {
+    if (bound.clientGone) return sse.dispose();
+    const error = bound.explain(caught);
     if (!sse.started) {
       sse.dispose();
       throw error;

@@ -81,7 +81,7 @@ export class GeminiLlm extends Gemini {
       }
     } catch (error) {
       if (abortSignal?.aborted) return;
-      const failure = fromGeminiError(this.provider.name, error);
+      const failure = fromGeminiError(this.provider, error);
       this.meter.fail(failure);
       yield { errorCode: String(failure.details?.['status'] ?? 'PROVIDER_ERROR'), errorMessage: failure.message };
     } finally {
@@ -113,7 +113,7 @@ export class GeminiLlm extends Gemini {
       return undefined;
     }
     const message = `${code}${response.errorMessage ? `: ${response.errorMessage}` : ''}`;
-    const failure = providerError(this.provider.name, undefined, `the model stopped without an answer (${message})`);
+    const failure = providerError(this.provider, undefined, `the model stopped without an answer (${message})`);
     this.meter.fail(failure);
     return { errorCode: code, errorMessage: failure.message };
   }

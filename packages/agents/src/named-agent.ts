@@ -50,6 +50,23 @@ function fromEnv(runtime: AgentRuntime, provider: string, variable: string, what
   return value;
 }
 
+/**
+ * The stored key, decrypted. A process without MULE_SECRET_KEY, or with another one than the key was stored
+ * with, cannot run the agent: that is a configuration error to name, not an internal error to hide.
+ */
+function storedKey(runtime: AgentRuntime, provider: string, cipher: string): string {
+  try {
+    return runtime.decrypt(cipher);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new MuleError('provider_error', `provider "${provider}": its stored API key cannot be read in this process (${reason})`, {
+      retryable: false,
+      details: { provider },
+      cause: error,
+    });
+  }
+}
+
 export function resolveProvider(
   runtime: AgentRuntime,
   stored: { definition: Omit<ProviderDefinition, 'api_key'>; apiKeyCipher: string | null },
@@ -62,7 +79,7 @@ export function resolveProvider(
   const apiKey = definition.api_key_env
     ? fromEnv(runtime, definition.name, definition.api_key_env, 'its API key')
     : stored.apiKeyCipher
-      ? runtime.decrypt(stored.apiKeyCipher)
+      ? storedKey(runtime, definition.name, stored.apiKeyCipher)
       : undefined;
   return {
     name: definition.name,

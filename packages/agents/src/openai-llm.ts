@@ -83,7 +83,7 @@ export class OpenAiLlm extends BaseLlm {
     } catch (error) {
       // An aborted run ends quietly here; the run itself reports `cancelled`.
       if (abortSignal?.aborted) return;
-      const failure = fromOpenAiError(this.provider.name, error);
+      const failure = fromOpenAiError(this.provider, error);
       this.meter.fail(failure);
       yield { errorCode: String(failure.details?.['status'] ?? 'PROVIDER_ERROR'), errorMessage: failure.message };
     }

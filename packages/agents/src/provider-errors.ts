@@ -3,15 +3,23 @@
  * `details: { status, retryAfterSeconds? }`, which the api maps to 502 (or 429 with Retry-After passed on).
  * Handles both SDKs: `openai`'s APIError (status + headers) and @google/genai's ApiError (status + a JSON body
  * whose RetryInfo carries the delay; its response headers are not kept).
+ *
+ * Providers may quote the key they were sent ("Incorrect API key provided: sk-…"; a local proxy may echo it
+ * whole), and these messages reach HTTP answers, job rows and logs, so the key is masked out of them here.
  */
 import { MuleError } from '@mule/core';
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import type { ProviderConfig } from './run-request.js';
+
+/** What an error needs to know of its provider: the name to report, the key to mask. */
+export type ProviderIdentity = Pick<ProviderConfig, 'name' | 'apiKey'>;
 
 /** A provider message can be a whole HTML error page; keep what a person needs to read. */
 const MAX_MESSAGE_CHARS = 1_000;
 
-export function providerError(providerName: string, status: number | undefined, message: string, retryAfterSeconds?: number): MuleError {
-  const text = truncate(message.trim() || 'no message');
+export function providerError(provider: ProviderIdentity, status: number | undefined, message: string, retryAfterSeconds?: number): MuleError {
+  const providerName = provider.name;
+  const text = truncate(maskKey(message, provider.apiKey).trim() || 'no message');
   const details: Record<string, unknown> = { provider: providerName, status: status ?? null };
   if (retryAfterSeconds !== undefined) details['retryAfterSeconds'] = retryAfterSeconds;
   const statusText = status === undefined ? 'failed' : `answered ${status}`;
@@ -23,30 +31,36 @@ export function providerError(providerName: string, status: number | undefined, 
 }
 
 /** Classifies anything the `openai` client threw. */
-export function fromOpenAiError(providerName: string, error: unknown): MuleError {
+export function fromOpenAiError(provider: ProviderIdentity, error: unknown): MuleError {
   if (error instanceof MuleError) return error;
-  if (error instanceof APIConnectionTimeoutError) return providerError(providerName, undefined, 'request timed out');
+  if (error instanceof APIConnectionTimeoutError) return providerError(provider, undefined, 'request timed out');
   if (error instanceof APIConnectionError) {
-    return providerError(providerName, undefined, `could not connect: ${causeMessage(error)}`);
+    return providerError(provider, undefined, `could not connect: ${causeMessage(error)}`);
   }
   if (error instanceof APIError) {
     const message = typeof error.error === 'object' && error.error && 'message' in error.error ? String(error.error.message) : error.message;
     const retryAfter = error.status === 429 ? parseRetryAfter(error.headers?.get('retry-after') ?? null) : undefined;
-    return providerError(providerName, error.status, message, retryAfter);
+    return providerError(provider, error.status, message, retryAfter);
   }
-  return providerError(providerName, undefined, error instanceof Error ? error.message : String(error));
+  return providerError(provider, undefined, error instanceof Error ? error.message : String(error));
 }
 
 /** Classifies anything @google/genai threw (its ApiError's message is the JSON error body). */
-export function fromGeminiError(providerName: string, error: unknown): MuleError {
+export function fromGeminiError(provider: ProviderIdentity, error: unknown): MuleError {
   if (error instanceof MuleError) return error;
   const status = typeof (error as { status?: unknown })?.status === 'number' ? (error as { status: number }).status : undefined;
   const raw = error instanceof Error ? error.message : String(error);
-  if (status === undefined) return providerError(providerName, undefined, `could not connect: ${causeMessage(error) || raw}`);
+  if (status === undefined) return providerError(provider, undefined, `could not connect: ${causeMessage(error) || raw}`);
   const body = parseJson(raw) as { error?: { message?: unknown; details?: unknown } } | undefined;
   const message = typeof body?.error?.message === 'string' ? body.error.message : raw;
   const retryAfter = status === 429 ? retryDelayOf(body?.error?.details) : undefined;
-  return providerError(providerName, status, message, retryAfter);
+  return providerError(provider, status, message, retryAfter);
+}
+
+/** The text with every occurrence of the key replaced; keys this short are not worth masking (nor safe to). */
+export function maskKey(text: string, apiKey: string | undefined): string {
+  if (!apiKey || apiKey.length < 8) return text;
+  return text.split(apiKey).join('[redacted key]');
 }
 
 /** Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3). */

@@ -68,6 +68,7 @@ export async function runAgentWithAdk(request: AgentRunRequest): Promise<AgentRu
 
   const answer = new AnswerText(request.onTextDelta);
   let toolCalls = 0;
+  let finished = false;
   const iterator = events[Symbol.asyncIterator]();
   const followCaller = (): void => controller.abort(signal?.reason);
   signal?.addEventListener('abort', followCaller, { once: true });
@@ -75,7 +76,10 @@ export async function runAgentWithAdk(request: AgentRunRequest): Promise<AgentRu
   try {
     for (;;) {
       const step = await untilAborted(iterator.next(), controller.signal);
-      if (step.done) break;
+      if (step.done) {
+        finished = true;
+        break;
+      }
       const event = step.value;
       if (event.errorCode) throw runError(event, meter, fatal);
       if (event.author !== AGENT_NAME || event.content?.role !== 'model') continue;
@@ -96,9 +100,13 @@ export async function runAgentWithAdk(request: AgentRunRequest): Promise<AgentRu
     throw fatal ?? (signal?.aborted ? cancelled() : toMuleError(error));
   } finally {
     signal?.removeEventListener('abort', followCaller);
-    // Ends ADK's generator (and its session bookkeeping) when we stopped early; errors are already reported.
-    controller.abort();
-    void iterator.return?.().catch(() => undefined);
+    if (!finished) {
+      // Ends ADK's generator (and its session bookkeeping) when we stopped early; errors are already reported.
+      // Not after a normal end: there, aborting would only build a DOMException and run the provider client's
+      // abort listeners for a request that has already finished (seen in the api's CPU profile under load).
+      controller.abort();
+      void iterator.return?.().catch(() => undefined);
+    }
   }
   if (signal?.aborted) throw cancelled();
   const failure = fatal ?? meter.failure;

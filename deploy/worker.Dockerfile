@@ -1,0 +1,64 @@
+# syntax=docker/dockerfile:1.7
+# The worker image: claims jobs and runs their steps (SPEC 1); /metrics, /healthz and /readyz on METRICS_PORT.
+# Build from the repository root: docker build -f deploy/worker.Dockerfile -t mule-worker .
+# Built and tested like api.Dockerfile (test/deploy.test.ts reads the RUN and COPY lines of both).
+
+# Node 22 LTS (pg-boss 12 needs >= 22.12). A tag, not a digest: rebuild to pick up Debian and Node patches.
+ARG NODE_IMAGE=node:22.23-bookworm-slim
+
+# 1. Only the workspaces the worker needs: package.json files and the lockfile (json/) apart from sources (full/),
+#    so the dependency layers below are rebuilt only when a package.json or the lockfile changes.
+FROM ${NODE_IMAGE} AS prune
+WORKDIR /src
+ENV TURBO_TELEMETRY_DISABLED=1
+COPY package.json ./
+RUN npm install --global --ignore-scripts --no-audit --no-fund "turbo@$(node -p "require('./package.json').devDependencies.turbo")"
+COPY . .
+RUN turbo prune @mule/worker --docker --out-dir /out
+
+# 2. Everything (dev dependencies included) to compile TypeScript and generate the Prisma client
+#    (prisma/src/generated -> prisma/dist/generated). --ignore-scripts: the root `prepare` would build before the
+#    sources are copied, and no dependency needs an install script (FACTS.md).
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+ENV TURBO_TELEMETRY_DISABLED=1
+COPY --from=prune /out/json/ ./
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
+COPY --from=prune /out/full/ ./
+COPY tsconfig.base.json ./
+RUN npm run build
+
+# 3. Production dependencies only, from the pruned lockfile. --omit=optional drops what only the Prisma CLI
+#    (an optional peer of @prisma/client: ~150 MB with its Studio) and the embedded PostgreSQL binaries of
+#    `npm start` (~60 MB) bring; neither runs in a container.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY --from=prune /out/json/ ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
+
+# 4. The image: node_modules + compiled code + SQL migrations, owned by root and run as the unprivileged `node`
+#    user (uid 1000), so the process cannot rewrite its own code.
+FROM ${NODE_IMAGE} AS runtime
+WORKDIR /app
+ENV NODE_ENV=production \
+    METRICS_HOST=0.0.0.0 \
+    METRICS_PORT=9464
+COPY --from=deps /app ./
+COPY --from=build /app/packages/core/dist packages/core/dist
+COPY --from=build /app/packages/observability/dist packages/observability/dist
+COPY --from=build /app/packages/wasm-runner/dist packages/wasm-runner/dist
+COPY --from=build /app/packages/agents/dist packages/agents/dist
+COPY --from=build /app/prisma/dist prisma/dist
+# The SQL migrations: `migrate-main.js` applies them and /readyz checks the database has every one of them.
+COPY --from=build /app/prisma/migrations prisma/migrations
+COPY --from=build /app/apps/worker/dist apps/worker/dist
+USER node
+EXPOSE 9464
+# No curl in slim images: Node's own fetch. /healthz is "process up"; readiness (/readyz) is the orchestrator's.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.METRICS_PORT||9464)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+STOPSIGNAL SIGTERM
+# Exec form: Node is PID 1 and gets SIGTERM itself (no shell, no npm wrapper). On SIGTERM the worker stops claiming
+# and lets running steps finish for MULE_SHUTDOWN_GRACE_SECONDS (25): give it more than that before SIGKILL
+# (docker stop -t 35, Kubernetes terminationGracePeriodSeconds: 35).
+CMD ["node", "apps/worker/dist/main.js"]
