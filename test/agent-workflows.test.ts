@@ -105,6 +105,17 @@ describe('agents in workflows', () => {
     expect(loop.code).toBe('tool_call_limit');
   });
 
+  test("a provider's 429 fails the workflow with 429 and its Retry-After; the job's error stays {code, message}", async () => {
+    fake.onRequest = () => ({ error: { status: 429, message: 'slow down', retryAfter: '17' } });
+    const answer = await http(api.url, 'POST', '/v1/chat/completions', { model: 'workflow/answer-then-shout', messages: user('hi') });
+    expect(answer.status).toBe(429);
+    expect(answer.headers.get('retry-after')).toBe('17');
+    expect(answer.body.error).toMatchObject({ code: 'provider_error', type: 'rate_limit_error' });
+    const job = await http(api.url, 'GET', `/v1/jobs/${answer.headers.get('x-mule-job-id')}`);
+    expect(Object.keys(job.body.error).sort()).toEqual(['code', 'message']);
+    expect(Object.keys(job.body.steps[0].error).sort()).toEqual(['code', 'message']);
+  });
+
   test('an agent step past its timeout_ms fails with step_timeout and the provider request is aborted', async () => {
     fake.script({ hang: true });
     const error = await failureOf(client.chat.completions.create({ model: 'workflow/slow-agent', messages: user('hi') }));
@@ -183,6 +194,21 @@ describe('provider keys', () => {
     expect(answers[1]!.body).not.toHaveProperty('api_key');
     const deleted = await http(api.url, 'DELETE', '/v1/providers/rotated');
     expect(deleted.status).toBe(200);
+  });
+
+  test('a provider read back and PUT as is keeps its stored key; a PUT without it removes the key', async () => {
+    expect((await http(api.url, 'PUT', '/v1/providers/kept', { type: 'openai', base_url: fake.url, api_key: STORED_KEY })).status).toBe(201);
+    const read = await http(api.url, 'GET', '/v1/providers/kept');
+    const again = await http(api.url, 'PUT', '/v1/providers/kept', read.body);
+    expect([again.status, again.body.has_api_key]).toEqual([200, true]);
+    expect((await http(api.url, 'PUT', '/v1/agents/keeper', { provider: 'kept', model: 'm' })).status).toBe(201);
+    fake.script({ text: 'still keyed' });
+    const keyed = await client.chat.completions.create({ model: 'agent/keeper', messages: user('hi') });
+    expect(keyed.choices[0]?.message.content).toBe('still keyed');
+    expect(bearer(fake.requests.at(-1))).toBe(`Bearer ${STORED_KEY}`);
+    const { has_api_key: _dropped, ...withoutFlag } = read.body;
+    const cleared = await http(api.url, 'PUT', '/v1/providers/kept', withoutFlag);
+    expect(cleared.body.has_api_key).toBe(false);
   });
 
   test('a provider error message that echoes the key is answered and stored with the key masked', async () => {

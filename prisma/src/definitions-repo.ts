@@ -51,17 +51,22 @@ export function getProvider(prisma: PrismaClient, name: string): Promise<Provide
   return prisma.provider.findUnique({ where: { name } });
 }
 
-/** `keyUnchanged` says whether the stored key equals the new one (the caller can decrypt; we cannot). */
+/**
+ * `apiKeyCipher: 'keep'` keeps the stored key (a definition read back with `has_api_key: true` and no key).
+ * `keyUnchanged` says whether the stored key equals the new one (the caller can decrypt; we cannot).
+ */
 export async function putProvider(
   prisma: PrismaClient,
   name: string,
   spec: unknown,
-  apiKeyCipher: string | null,
+  newCipher: string | null | 'keep',
   keyUnchanged: (stored: string | null) => boolean,
 ): Promise<PutOutcome> {
   return prisma.$transaction(async (tx) => {
     const existing = await tx.provider.findUnique({ where: { name } });
-    if (existing && sameSpec(existing.spec, spec) && keyUnchanged(existing.apiKeyCipher)) return 'unchanged';
+    const apiKeyCipher = newCipher === 'keep' ? (existing?.apiKeyCipher ?? null) : newCipher;
+    const sameKey = newCipher === 'keep' || keyUnchanged(existing?.apiKeyCipher ?? null);
+    if (existing && sameSpec(existing.spec, spec) && sameKey) return 'unchanged';
     await tx.provider.upsert({
       where: { name },
       create: { name, spec: json(spec), apiKeyCipher },

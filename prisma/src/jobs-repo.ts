@@ -3,14 +3,11 @@
  * each call is one round trip with no client-side query building (Prisma's adapter adds ~0.3-0.5 ms per query
  * here, and a sync workflow call makes about ten of these).
  */
-import type { ErrorCode, JobPlan, JobStatus, TokenUsage } from '@mule/core';
+import type { JobPlan, JobStatus, StoredError, TokenUsage } from '@mule/core';
 import type { Queryable } from './pool.js';
 import { statement } from './prepared.js';
 
-export interface StoredError {
-  code: ErrorCode;
-  message: string;
-}
+export type { StoredError } from '@mule/core';
 
 export interface SubmitTarget {
   version: number;

@@ -40,9 +40,10 @@ function referenceError(error: unknown, param: string): never {
   throw error;
 }
 
-export async function applyProvider(ctx: DefinitionContext, definition: ProviderDefinition): Promise<PutOutcome> {
+/** `keepStoredKey`: the body had `has_api_key: true` and no `api_key` (a definition read back): keep the key. */
+export async function applyProvider(ctx: DefinitionContext, definition: ProviderDefinition, keepStoredKey = false): Promise<PutOutcome> {
   const { api_key: apiKey, ...spec } = definition;
-  let cipher: string | null = null;
+  let cipher: string | null | 'keep' = keepStoredKey && apiKey === undefined && spec.api_key_env === undefined ? 'keep' : null;
   if (apiKey !== undefined) {
     if (!ctx.secretKey) {
       throw new MuleError('invalid_request', 'api_key cannot be stored: MULE_SECRET_KEY is not set; set it or use api_key_env', {

@@ -4,6 +4,13 @@ import type { JobRow, JobStepRow } from '@mule/db';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
+/** SPEC 5.2: `{code, message}` or null (what else is stored is for the api's own answers). */
+function errorView(error: unknown): { code: string; message: string } | null {
+  if (!error || typeof error !== 'object') return null;
+  const { code, message } = error as { code: string; message: string };
+  return { code, message };
+}
+
 function stepView(step: JobStepRow) {
   return {
     id: step.stepId,
@@ -12,7 +19,7 @@ function stepView(step: JobStepRow) {
     attempt: step.attempt,
     input: step.input ?? null,
     output: step.output ?? null,
-    error: step.error ?? null,
+    error: errorView(step.error),
     usage: step.usage ?? null,
     started_at: iso(step.startedAt),
     completed_at: iso(step.completedAt),
@@ -30,7 +37,7 @@ export function jobView(job: JobRow) {
     status: job.status,
     input: job.input,
     output: job.output ?? null,
-    error: job.error ?? null,
+    error: errorView(job.error),
     attempts: job.attempts,
     created_at: iso(job.createdAt),
     started_at: iso(job.startedAt),

@@ -26,7 +26,7 @@ function outcomeOf(result: Exclude<WaitResult, { kind: 'aborted' }>, publicId: s
   if (outcome.status === 'cancelled') throw new MuleError('cancelled', `job ${publicId} was cancelled`);
   if (outcome.status !== 'completed') {
     const error = muleErrorFromJSON(outcome.error);
-    throw new MuleError(error.code, `${error.message} (job ${publicId})`);
+    throw new MuleError(error.code, `${error.message} (job ${publicId})`, { details: error.details });
   }
   return completionContentOf(outcome.output);
 }

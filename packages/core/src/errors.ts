@@ -41,6 +41,12 @@ export interface MuleErrorOptions {
   cause?: unknown;
 }
 
+export interface StoredError {
+  code: ErrorCode;
+  message: string;
+  details?: { status?: number; retryAfterSeconds?: number };
+}
+
 export class MuleError extends Error {
   readonly code: ErrorCode;
   readonly param: string | null;
@@ -56,9 +62,24 @@ export class MuleError extends Error {
     this.details = options.details;
   }
 
-  /** The `{code, message}` stored on jobs and steps. */
-  toJSON(): { code: ErrorCode; message: string } {
-    return { code: this.code, message: this.message };
+  /**
+   * The form stored on jobs and steps: `{code, message}`, plus a provider's HTTP status and Retry-After (the api
+   * answers a provider's 429 as 429 with Retry-After, also for a workflow). Views show `{code, message}` only.
+   */
+  toJSON(): StoredError {
+    const status = this.details?.['status'];
+    const retryAfterSeconds = this.details?.['retryAfterSeconds'];
+    if (this.code !== 'provider_error' || (typeof status !== 'number' && typeof retryAfterSeconds !== 'number')) {
+      return { code: this.code, message: this.message };
+    }
+    return {
+      code: this.code,
+      message: this.message,
+      details: {
+        ...(typeof status === 'number' ? { status } : {}),
+        ...(typeof retryAfterSeconds === 'number' ? { retryAfterSeconds } : {}),
+      },
+    };
   }
 }
 
@@ -113,8 +134,11 @@ export function toMuleError(value: unknown): MuleError {
 /** Rebuilds a MuleError from its stored `{code, message}` form. */
 export function muleErrorFromJSON(value: unknown): MuleError {
   if (value && typeof value === 'object') {
-    const { code, message } = value as { code?: unknown; message?: unknown };
-    if (isErrorCode(code)) return new MuleError(code, typeof message === 'string' ? message : code);
+    const { code, message, details } = value as { code?: unknown; message?: unknown; details?: unknown };
+    if (isErrorCode(code)) {
+      const options = details && typeof details === 'object' ? { details: details as Record<string, unknown> } : {};
+      return new MuleError(code, typeof message === 'string' ? message : code, options);
+    }
   }
   return new MuleError('internal_error', 'unreadable stored error');
 }

@@ -141,9 +141,10 @@ export function definitionsRouter(ctx: ApiContext, defs: DefinitionContext): Rou
     });
   };
 
-  crud('/v1/providers', 'provider', () => listProviders(ctx.prisma), (n) => getProvider(ctx.prisma, n), views.provider, (name, req) =>
-    applyProvider(defs, parseDefinition('provider', definitionBody(req, name))),
-  );
+  crud('/v1/providers', 'provider', () => listProviders(ctx.prisma), (n) => getProvider(ctx.prisma, n), views.provider, (name, req) => {
+    const keepStoredKey = (req.body as { has_api_key?: unknown } | undefined)?.has_api_key === true;
+    return applyProvider(defs, parseDefinition('provider', definitionBody(req, name)), keepStoredKey);
+  });
   crud('/v1/agents', 'agent', () => listAgents(ctx.prisma), (n) => getAgent(ctx.prisma, n), views.agent, (name, req) =>
     applyAgent(defs, parseDefinition('agent', definitionBody(req, name))),
   );
