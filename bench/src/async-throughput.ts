@@ -22,8 +22,21 @@ export async function measureAsyncThroughput(
   clients: number,
   workers: number,
 ): Promise<Throughput> {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-  const { rows: before } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'completed'`);
+  // Completions are counted from the workers' own `mule_job_finished` NOTIFYs (what a sync caller waits on):
+  // exact, and without polling a growing table while the workers drain it.
+  const listener = new pg.Client({ connectionString: databaseUrl });
+  await listener.connect();
+  const finished = new Set<string>();
+  const accepted = new Set<string>();
+  let lastFinishedAt = 0;
+  let allFinished: () => void = () => {};
+  const drained = new Promise<void>((resolve) => (allFinished = resolve));
+  listener.on('notification', (message) => {
+    for (const id of (message.payload ?? '').split(',')) finished.add(id);
+    lastFinishedAt = performance.now();
+    if (accepted.size === jobs && [...accepted].every((id) => finished.has(id))) allFinished();
+  });
+  await listener.query('LISTEN mule_job_finished');
   const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'throughput' }] });
   let next = 0;
   const started = performance.now();
@@ -33,20 +46,19 @@ export async function measureAsyncThroughput(
         next++;
         const answer = await post(`${apiUrl}/v1/chat/completions`, body);
         if (answer.status !== 202) throw new Error(`async call answered ${answer.status}: ${answer.body}`);
+        accepted.add((JSON.parse(answer.body) as { id: string }).id.slice('job-'.length));
       }
     }),
   );
   const submitted = performance.now();
-  const target = before[0]!.n + jobs;
-  for (;;) {
-    const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'completed'`);
-    if (rows[0]!.n >= target) break;
-    const { rows: failed } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'failed'`);
-    if (failed[0]!.n > 0) throw new Error(`${failed[0]!.n} jobs failed`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  const done = performance.now();
-  await pool.end();
+  if ([...accepted].every((id) => finished.has(id))) allFinished();
+  await drained;
+  const done = lastFinishedAt;
+  const { rows } = await listener.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE id = ANY($1::uuid[]) AND status <> 'completed'`, [
+    [...accepted],
+  ]);
+  await listener.end();
+  if (rows[0]!.n > 0) throw new Error(`${rows[0]!.n} jobs did not complete`);
   const round = (x: number) => Math.round(x);
   return {
     jobs,
