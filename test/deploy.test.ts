@@ -13,7 +13,7 @@ import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import pg from 'pg';
 import { parse as parseYaml } from 'yaml';
-import { register } from '@mule/observability';
+import { enableWorkerMetrics, register } from '@mule/observability';
 import { loadApiConfig } from '../apps/api/src/config.js';
 import { loadWorkerConfig } from '../apps/worker/src/config.js';
 import { envOf, execForm, instructions, readDockerfile, stage, type Dockerfile } from './support/dockerfile.js';
@@ -112,6 +112,7 @@ describe('deploy/ files', () => {
       expect(panel['gridPos'].x + panel['gridPos'].w).toBeLessThanOrEqual(24);
       return panel['targets'].map((target: Obj) => target['expr'] as string);
     });
+    enableWorkerMetrics();
     const exported = new Set(register.getMetricsAsArray().map((metric) => metric.name));
     const used = new Set(exprs.flatMap((expr) => [...expr.matchAll(/\b(?:mule|process|nodejs)_[a-z0-9_]+/g)].map(([name]) => name.replace(/_(bucket|sum|count)$/, ''))));
     for (const name of used) expect(exported).toContain(name);
@@ -126,6 +127,7 @@ describe('deploy/ files', () => {
 
   test('the Prometheus alert rules name only metrics the processes export', () => {
     const [rules] = readYamlDocuments(join(DEPLOY, 'prometheus', 'alerts.yml')) as Obj[];
+    enableWorkerMetrics();
     const exported = new Set(register.getMetricsAsArray().map((metric) => metric.name));
     const alerts = (rules!['groups'] as Obj[]).flatMap((group) => group['rules'] as Obj[]);
     expect(alerts.map((rule) => rule['alert'])).toEqual(

@@ -87,6 +87,7 @@ describe('/metrics', () => {
     expect(sample(metrics, 'mule_job_queue_wait_seconds_count')).toBe(5);
     expect(sample(metrics, 'mule_steps_total', { type: 'wasm', status: 'completed' })).toBe(4);
     expect(sample(metrics, 'mule_steps_total', { type: 'wasm', status: 'failed' })).toBe(1);
+    expect(sample(metrics, 'mule_step_failures_total', { type: 'wasm', code: 'wasm_trap' })).toBe(1);
     expect(sample(metrics, 'mule_steps_total', { type: 'agent', status: 'completed' })).toBe(1);
     expect(sample(metrics, 'mule_step_duration_seconds_count', { type: 'wasm' })).toBe(5);
     expect(sample(metrics, 'mule_step_duration_seconds_bucket', { type: 'wasm', le: '+Inf' })).toBe(5);
@@ -111,6 +112,8 @@ describe('/metrics', () => {
     expect(sample(metrics, 'mule_llm_tokens_total', { provider: 'fake', model: 'fake-model', kind: 'prompt' })).toBe(7);
     expect(sample(metrics, 'mule_wasm_executions_total', { outcome: 'ok' })).toBe(1);
     expect(sample(metrics, 'mule_queue_depth')).toBe(0);
+    // Only workers have slots.
+    expect(sample(metrics, 'mule_worker_busy_slots')).toBeUndefined();
   });
 });
 

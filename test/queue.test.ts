@@ -69,6 +69,28 @@ describe('with no worker running', () => {
     await worker.stop();
   });
 
+  test('SIGTERM on the api: a waiting sync call is answered 503 with its job id after the grace period; the job goes on', async () => {
+    const stopping = await startApi(db.url, { MULE_SHUTDOWN_GRACE_SECONDS: '1' });
+    const call = http(stopping.url, 'POST', '/v1/chat/completions', { model: 'workflow/two-steps', messages: [{ role: 'user', content: 'bye' }] });
+    await waitFor(async () => {
+      const { rows } = await pool.query(`SELECT 1 FROM jobs WHERE input->>'prompt' = 'bye'`);
+      return rows.length > 0;
+    }, 10_000, 'the job to be written');
+    const signalled = Date.now();
+    const exited = stopping.stop('SIGTERM', 15_000);
+    const answer = await call;
+    expect(answer.status).toBe(503);
+    expect(answer.body.error.code).toBe('unavailable');
+    const jobId = answer.headers.get('x-mule-job-id')!;
+    expect(answer.body.error.message).toContain(jobId);
+    expect(await exited).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(5000);
+    // The job was accepted: it is still there, and a worker runs it.
+    const worker = await startWorker(db.url);
+    await waitFor(async () => (await http(api.url, 'GET', `/v1/jobs/${jobId}`)).body.status === 'completed');
+    await worker.stop();
+  });
+
   test('a sync call answers 504 workflow_timeout with the job id when its wait runs out; the job goes on', async () => {
     const shortApi = await startApi(db.url, { MULE_SYNC_TIMEOUT_MS: '300' });
     const answer = await http(shortApi.url, 'POST', '/v1/chat/completions', {

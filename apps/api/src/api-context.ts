@@ -30,6 +30,8 @@ export interface ApiContext {
   agents: AgentDirectory;
   metrics: { tokens(provider: string, model: string, usage: TokenUsage): void };
   access: Access;
+  /** True once SIGTERM/SIGINT arrived: new requests get 503. */
+  isStopping: () => boolean;
   /** Call after an API key was created or revoked: here at once, elsewhere by NOTIFY. */
   keysChanged: () => void;
 }

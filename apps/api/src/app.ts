@@ -70,6 +70,12 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
   });
 
   app.use(securityHeaders);
+  app.use((_req, res, next) => {
+    if (!ctx.isStopping()) return next();
+    // A request that arrives on a kept-alive connection while we stop: answered, and the connection closed.
+    res.setHeader('Connection', 'close');
+    sendError(res, new MuleError('unavailable', 'the api is stopping; send the request again', { details: { retryAfterSeconds: 1 } }));
+  });
   // Who is calling, before any body is read: an unauthenticated flood costs no parsing.
   app.use('/v1', ctx.access.middleware());
   const json = express.json({ limit: ctx.config.MULE_MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });

@@ -10,10 +10,16 @@ import type { Logger } from '@mule/observability';
 
 type Waiter = (outcome: JobOutcome) => void;
 
-export type WaitResult = { kind: 'finished'; outcome: JobOutcome } | { kind: 'timeout' } | { kind: 'aborted' };
+export type WaitResult =
+  | { kind: 'finished'; outcome: JobOutcome }
+  | { kind: 'timeout' }
+  | { kind: 'aborted' }
+  /** The api is stopping: the caller is answered, the job goes on. */
+  | { kind: 'shutdown' };
 
 export class JobWaiters {
   private readonly waiting = new Map<string, Set<Waiter>>();
+  private readonly stoppers = new Set<() => void>();
   private readonly pending = new Set<string>();
   private flushScheduled = false;
 
@@ -42,6 +48,7 @@ export class JobWaiters {
     return new Promise((resolve) => {
       const done = (result: WaitResult) => {
         clearTimeout(timer);
+        this.stoppers.delete(onStop);
         signal?.removeEventListener('abort', onAbort);
         const set = this.waiting.get(jobId);
         set?.delete(waiter);
@@ -50,12 +57,23 @@ export class JobWaiters {
       };
       const waiter: Waiter = (outcome) => done({ kind: 'finished', outcome });
       const onAbort = () => done({ kind: 'aborted' });
+      const onStop = () => done({ kind: 'shutdown' });
+      this.stoppers.add(onStop);
       const timer = setTimeout(() => done({ kind: 'timeout' }), timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       let set = this.waiting.get(jobId);
       if (!set) this.waiting.set(jobId, (set = new Set()));
       set.add(waiter);
     });
+  }
+
+  /** Answers every waiting caller now (shutdown); their jobs go on. */
+  releaseAll(): void {
+    for (const stop of [...this.stoppers]) stop();
+  }
+
+  get size(): number {
+    return this.stoppers.size;
   }
 
   /** Reads the named jobs (coalesced per tick) and wakes the waiters of those that finished. */

@@ -48,6 +48,8 @@ const schema = z.object({
       }
       return keys;
     }),
+  /** How long a stopping api lets requests in flight finish (sync calls still waiting then get 503 with their job id). */
+  MULE_SHUTDOWN_GRACE_SECONDS: intVar(25, 0, 3600),
   /** Connections in the api's pool. */
   MULE_DB_POOL_MAX: intVar(20, 2, 500),
   /** pino level. */

@@ -25,6 +25,7 @@ try {
 }
 
 const log = createLogger('mule-api', config.LOG_LEVEL);
+let stopping = false;
 const pool = createPool({ connectionString: config.DATABASE_URL, max: config.MULE_DB_POOL_MAX, applicationName: 'mule-api' });
 const prisma = createPrisma(pool);
 setQueueDepthReader(() => countQueuedJobs(pool));
@@ -109,6 +110,7 @@ const ctx: ApiContext = {
   metrics: { tokens: recordTokens },
   access,
   keysChanged,
+  isStopping: () => stopping,
 };
 const defs = { prisma, config, secretKey };
 
@@ -149,15 +151,17 @@ server.on('listening', () => {
   );
 });
 
-let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  log.info({ signal }, 'stopping: no new requests; answering those in flight');
+  const graceMs = config.MULE_SHUTDOWN_GRACE_SECONDS * 1000;
+  log.info({ signal, grace_ms: graceMs, waiting: waiters.size }, 'stopping: no new connections; answering requests in flight');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  // Sync calls may wait long; give in-flight requests a bounded grace, then end them.
-  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+  // Sync calls may wait long: they get the grace period, then a 503 naming their job (which goes on).
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+  waiters.releaseAll();
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
   server.closeAllConnections();
   await announceJobs.drain();
   await Promise.allSettled([listener.stop(), queue.stop(), wasm.close()]);

@@ -14,8 +14,7 @@ import {
 } from '@mule/db';
 import { WasmRunner } from '@mule/wasm-runner';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
-import { createLogger } from '@mule/observability';
-import { metrics } from '@mule/observability';
+import { createLogger, enableWorkerMetrics, metrics } from '@mule/observability';
 import { portOf, startMetricsServer } from './metrics-server.js';
 import { scheduleRetention } from './retention.js';
 import { runJob, type JobRunnerDeps } from './run-job.js';
@@ -37,7 +36,8 @@ try {
 const log = createLogger('mule-worker', config.LOG_LEVEL);
 const pool = createPool({
   connectionString: config.DATABASE_URL,
-  max: config.WORKER_CONCURRENCY * 2 + 2,
+  // Each running job holds at most one connection at a time; +3 for the claim loop, retention and metrics.
+  max: config.WORKER_CONCURRENCY + 3,
   applicationName: 'mule-worker',
 });
 const prisma = createPrisma(pool);
@@ -108,6 +108,7 @@ const deps: JobRunnerDeps = {
   logContent: config.MULE_LOG_CONTENT,
   steps: { wasm: wasmStep(wasm, loadModule), agent: agentStep(agents) },
 };
+enableWorkerMetrics();
 metrics.slots.set(config.WORKER_CONCURRENCY);
 const stopRetention = scheduleRetention(pool, log, config.MULE_JOB_RETENTION_DAYS, config.MULE_RETENTION_INTERVAL_SECONDS);
 // ADK takes ~1 s to load: warm it in the background, and only where agents exist.

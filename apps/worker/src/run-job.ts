@@ -166,6 +166,7 @@ async function runSteps(
         deadline.clear();
       }
       metrics.steps.inc({ type: step.type, status: end.status });
+      if (error) metrics.stepFailures.inc({ type: step.type, code: error.code });
       metrics.stepDuration.observe({ type: step.type }, end.durationMs / 1000);
       const expiredDuring = jobTimeout(signal);
       if (expiredDuring) return failForTimeout(pool, jobId, expiredDuring, end);

@@ -1,2 +1,2 @@
 export { createLogger, type Logger } from './logger.js';
-export { metrics, recordTokens, register, setQueueDepthReader } from './metrics.js';
+export { enableWorkerMetrics, metrics, recordTokens, register, setQueueDepthReader } from './metrics.js';

@@ -30,8 +30,14 @@ export const metrics = {
     labelNames: ['type'],
     buckets: SECONDS_BUCKETS,
   }),
-  busySlots: new Gauge({ name: 'mule_worker_busy_slots', help: 'Jobs this worker is running now' }),
-  slots: new Gauge({ name: 'mule_worker_slots', help: 'Jobs this worker can run at once (WORKER_CONCURRENCY)' }),
+  // Worker-only gauges start unregistered (an api would export them as a constant 0); see enableWorkerMetrics.
+  busySlots: new Gauge({ name: 'mule_worker_busy_slots', help: 'Jobs this worker is running now', registers: [] }),
+  slots: new Gauge({ name: 'mule_worker_slots', help: 'Jobs this worker can run at once (WORKER_CONCURRENCY)', registers: [] }),
+  stepFailures: new Counter({
+    name: 'mule_step_failures_total',
+    help: 'Failed step attempts by type and error code (a bounded set: the codes of SPEC 5)',
+    labelNames: ['type', 'code'],
+  }),
   tokens: new Counter({
     name: 'mule_llm_tokens_total',
     help: 'LLM tokens used by agent steps',
@@ -68,6 +74,16 @@ let queueDepthReadAt = 0;
 /** Where `mule_queue_depth` comes from (the database); each process sets it once at start. */
 export function setQueueDepthReader(reader: () => Promise<number>): void {
   queueDepthReader = reader;
+}
+
+/** Registers the gauges only a worker has (busy and total slots). */
+export function enableWorkerMetrics(): void {
+  for (const [name, metric] of [
+    ['mule_worker_busy_slots', metrics.busySlots],
+    ['mule_worker_slots', metrics.slots],
+  ] as const) {
+    if (!register.getSingleMetric(name)) register.registerMetric(metric);
+  }
 }
 
 /** Counts an LLM run's tokens. */
