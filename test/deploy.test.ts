@@ -180,6 +180,8 @@ describe('Kubernetes manifests', () => {
     });
     // A stopping worker gets its grace for running steps, and time to hand back the rest, before SIGKILL.
     expect(podSpec(worker)['terminationGracePeriodSeconds']).toBeGreaterThanOrEqual(workerConfig.MULE_SHUTDOWN_GRACE_SECONDS + 10);
+    // The api too: preStop (5 s), then its grace for requests in flight, then closing.
+    expect(podSpec(api)['terminationGracePeriodSeconds']).toBeGreaterThanOrEqual(apiConfig.MULE_SHUTDOWN_GRACE_SECONDS + 10);
 
     for (const container of [apiContainer, workerContainer]) {
       expect(container.resources.requests).toEqual({ cpu: expect.any(String), memory: expect.any(String) });
