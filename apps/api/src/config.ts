@@ -1,6 +1,6 @@
 /** The api's configuration (SPEC 3), parsed once at start; nothing else reads process.env. */
 import { z } from 'zod';
-import { boolVar, intVar, logLevelVar, parseConfig, parseSecretKey, postgresUrlVar } from '@mule/core';
+import { boolVar, intVar, logLevelVar, parseConfig, postgresUrlVar, secretKeyVar } from '@mule/core';
 
 const schema = z.object({
   /** PostgreSQL connection string. */
@@ -24,18 +24,7 @@ const schema = z.object({
   /** Lease of a job's claim; sent with each queued job (the worker heartbeats within it). */
   MULE_LEASE_SECONDS: intVar(30, 20, 3600),
   /** 32 random bytes (64 hex characters or base64) that encrypt provider API keys at rest. */
-  MULE_SECRET_KEY: z
-    .string()
-    .optional()
-    .transform((value, ctx) => {
-      if (value === undefined || value === '') return null;
-      const key = parseSecretKey(value);
-      if (!key) {
-        ctx.addIssue({ code: 'custom', message: 'must be 32 bytes as 64 hex characters or base64' });
-        return z.NEVER;
-      }
-      return key;
-    }),
+  MULE_SECRET_KEY: secretKeyVar,
   /** Bootstrap admin API keys, comma-separated (at least 16 characters each). Unset: see SPEC 8. */
   MULE_API_KEYS: z
     .string()

@@ -1,6 +1,6 @@
 /** The api process: HTTP only (SPEC 1). It writes jobs and waits for them; it never runs workflow steps. */
 import type { AddressInfo } from 'node:net';
-import { ConfigError, decryptSecret, MuleError } from '@mule/core';
+import { decrypterFor, loadConfigOrExit } from '@mule/core';
 import { AgentDirectory, loadAdk } from '@mule/agents';
 import { agentCatalog, CHANNELS, countQueuedJobs, hashKey, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
 import { WasmRunner } from '@mule/wasm-runner';
@@ -9,20 +9,11 @@ import { Access } from './access.js';
 import { createApp } from './app.js';
 import { applyDefinitionFiles } from './apply-definition-files.js';
 import { JobWaiters } from './await-job.js';
-import { loadApiConfig, type ApiConfig } from './config.js';
+import { loadApiConfig } from './config.js';
 import { SubmitTargets } from './submit-targets.js';
 import { createLogger, recordTokens, setQueueDepthReader } from '@mule/observability';
 
-let config: Readonly<ApiConfig>;
-try {
-  config = loadApiConfig();
-} catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-    process.exit(1);
-  }
-  throw error;
-}
+const config = loadConfigOrExit(() => loadApiConfig());
 
 const log = createLogger('mule-api', config.LOG_LEVEL);
 let stopping = false;
@@ -44,14 +35,11 @@ const wasm = new WasmRunner({
   maxModuleBytes: config.MULE_WASM_MAX_MODULE_MB * 1024 * 1024,
 });
 const loadModule = moduleBytesLoader(prisma);
-const secretKey = config.MULE_SECRET_KEY;
+
 const agents = new AgentDirectory({
   catalog: agentCatalog(prisma),
   env: process.env,
-  decrypt: (cipher) => {
-    if (!secretKey) throw new MuleError('provider_error', 'a stored provider key cannot be read: MULE_SECRET_KEY is not set', { retryable: false });
-    return decryptSecret(secretKey, cipher);
-  },
+  decrypt: decrypterFor(config.MULE_SECRET_KEY),
   runModule: async (sha256, input, signal) => (await wasm.run({ sha256, loadBytes: loadModule, input, timeoutMs: 10_000, signal })).output,
 });
 const definitionsChangedElsewhere = () => {
@@ -112,7 +100,7 @@ const ctx: ApiContext = {
   keysChanged,
   isStopping: () => stopping,
 };
-const defs = { prisma, config, secretKey };
+const defs = { prisma, config, secretKey: config.MULE_SECRET_KEY };
 
 if (config.MULE_DEFINITIONS) {
   try {

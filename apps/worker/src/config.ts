@@ -1,6 +1,6 @@
 /** The worker's configuration (SPEC 3), parsed once at start; nothing else reads process.env. */
 import { z } from 'zod';
-import { boolVar, intVar, logLevelVar, parseConfig, parseSecretKey, postgresUrlVar } from '@mule/core';
+import { boolVar, intVar, logLevelVar, parseConfig, postgresUrlVar, secretKeyVar } from '@mule/core';
 
 const schema = z.object({
   /** PostgreSQL connection string. */
@@ -26,18 +26,7 @@ const schema = z.object({
   /** Worker threads running WASM steps and tools. */
   MULE_WASM_THREADS: intVar(2, 1, 64),
   /** 32 random bytes (64 hex or base64) that decrypt stored provider keys. */
-  MULE_SECRET_KEY: z
-    .string()
-    .optional()
-    .transform((value, ctx) => {
-      if (value === undefined || value === '') return null;
-      const key = parseSecretKey(value);
-      if (!key) {
-        ctx.addIssue({ code: 'custom', message: 'must be 32 bytes as 64 hex characters or base64' });
-        return z.NEVER;
-      }
-      return key;
-    }),
+  MULE_SECRET_KEY: secretKeyVar,
   /** pino level. */
   LOG_LEVEL: logLevelVar,
   /** Log prompts and outputs (off by default). */

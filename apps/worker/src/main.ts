@@ -1,6 +1,6 @@
 /** The worker process: claims jobs from the queue and runs their steps (SPEC 1). */
 import { AgentDirectory, loadAdk } from '@mule/agents';
-import { ConfigError, decryptSecret, formatJobId, MuleError } from '@mule/core';
+import { decrypterFor, formatJobId, loadConfigOrExit } from '@mule/core';
 import {
   agentCatalog,
   CHANNELS,
@@ -13,7 +13,7 @@ import {
   readJobStatus,
 } from '@mule/db';
 import { WasmRunner } from '@mule/wasm-runner';
-import { loadWorkerConfig, type WorkerConfig } from './config.js';
+import { loadWorkerConfig } from './config.js';
 import { createLogger, enableWorkerMetrics, metrics } from '@mule/observability';
 import { portOf, startMetricsServer } from './metrics-server.js';
 import { scheduleRetention } from './retention.js';
@@ -22,16 +22,7 @@ import { RunningJobs } from './running-jobs.js';
 import { agentStep } from './steps/agent-step.js';
 import { wasmStep } from './steps/wasm-step.js';
 
-let config: Readonly<WorkerConfig>;
-try {
-  config = loadWorkerConfig();
-} catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-    process.exit(1);
-  }
-  throw error;
-}
+const config = loadConfigOrExit(() => loadWorkerConfig());
 
 const log = createLogger('mule-worker', config.LOG_LEVEL);
 const pool = createPool({
@@ -43,14 +34,10 @@ const pool = createPool({
 const prisma = createPrisma(pool);
 const wasm = new WasmRunner({ threads: config.MULE_WASM_THREADS, maxMemoryMb: config.MULE_WASM_MAX_MEMORY_MB });
 const loadModule = moduleBytesLoader(prisma);
-const secretKey = config.MULE_SECRET_KEY;
 const agents = new AgentDirectory({
   catalog: agentCatalog(prisma),
   env: process.env,
-  decrypt: (cipher) => {
-    if (!secretKey) throw new MuleError('provider_error', 'a stored provider key cannot be read: MULE_SECRET_KEY is not set', { retryable: false });
-    return decryptSecret(secretKey, cipher);
-  },
+  decrypt: decrypterFor(config.MULE_SECRET_KEY),
   runModule: async (sha256, input, signal) => (await wasm.run({ sha256, loadBytes: loadModule, input, timeoutMs: 10_000, signal })).output,
 });
 const running = new RunningJobs();

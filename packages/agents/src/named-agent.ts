@@ -3,7 +3,7 @@
  * the process that runs it), and its tools bound to the WASM runner. Prepared agents are cached per process;
  * `clear()` after any definition change (the api and the worker hear of changes by NOTIFY).
  */
-import { MuleError, type AgentDefinition, type ProviderDefinition } from '@mule/core';
+import { KeyedLoader, MuleError, type AgentDefinition, type ProviderDefinition } from '@mule/core';
 import type { AgentTool, ProviderConfig } from './run-request.js';
 
 /** A module that declares `tool`, as an agent sees it. */
@@ -109,26 +109,8 @@ export async function prepareAgent(runtime: AgentRuntime, name: string): Promise
 }
 
 /** Prepared agents by name, cached until `clear()`. */
-export class AgentDirectory {
-  private readonly cache = new Map<string, Promise<PreparedAgent | null>>();
-
-  constructor(private readonly runtime: AgentRuntime) {}
-
-  get(name: string): Promise<PreparedAgent | null> {
-    let prepared = this.cache.get(name);
-    if (!prepared) {
-      prepared = prepareAgent(this.runtime, name);
-      // Misses and failures are not kept: a fix (a new definition, an env var) must show at once.
-      prepared.then(
-        (found) => found === null && this.cache.get(name) === prepared && this.cache.delete(name),
-        () => this.cache.get(name) === prepared && this.cache.delete(name),
-      );
-      this.cache.set(name, prepared);
-    }
-    return prepared;
-  }
-
-  clear(): void {
-    this.cache.clear();
+export class AgentDirectory extends KeyedLoader<PreparedAgent> {
+  constructor(runtime: AgentRuntime) {
+    super((name) => prepareAgent(runtime, name));
   }
 }

@@ -6,7 +6,7 @@
  * Bounds: max_tool_calls is checked on every model event that asks for tools, before those tools run; ADK's
  * maxLlmCalls (max_tool_calls + 1: one call per tool round plus the answer) is the backstop behind it.
  */
-import { DEFAULT_MAX_TOOL_CALLS, MuleError, assertNever, toMuleError } from '@mule/core';
+import { DEFAULT_MAX_TOOL_CALLS, MuleError, assertNever, toMuleError, untilAborted } from '@mule/core';
 import {
   InMemorySessionService,
   LlmAgent,
@@ -211,23 +211,6 @@ function textOf(parts: Part[]): string {
     .join('');
 }
 
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
 
 function cancelled(): MuleError {
   return new MuleError('cancelled', 'the agent run was cancelled');

@@ -3,6 +3,7 @@
  * becomes one clear line naming the variable.
  */
 import { z } from 'zod';
+import { parseSecretKey } from './secret-box.js';
 
 export class ConfigError extends Error {}
 
@@ -49,5 +50,32 @@ export const boolVar = (fallback: boolean) =>
 export const postgresUrlVar = z
   .string({ error: 'is required (a postgres:// connection string)' })
   .refine((value) => /^postgres(ql)?:\/\//.test(value) && URL.canParse(value), 'must be a postgres:// connection string');
+
+/** MULE_SECRET_KEY: 32 bytes as 64 hex characters or base64; null when unset. */
+export const secretKeyVar = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined || value === '') return null;
+    const key = parseSecretKey(value);
+    if (!key) {
+      ctx.addIssue({ code: 'custom', message: 'must be 32 bytes as 64 hex characters or base64' });
+      return z.NEVER;
+    }
+    return key;
+  });
+
+/** Loads a process's configuration, or prints the one line naming the bad variable and exits (SPEC 3). */
+export function loadConfigOrExit<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
 
 export const logLevelVar = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');

@@ -6,3 +6,5 @@ export * from './chat.js';
 export * from './plan.js';
 export * from './config.js';
 export * from './secret-box.js';
+export * from './abort.js';
+export * from './keyed-loader.js';

@@ -22,6 +22,16 @@ export function encryptSecret(key: Buffer, plaintext: string): string {
   return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
 }
 
+/** A decrypter for stored provider keys; without MULE_SECRET_KEY it refuses with a provider_error that says so. */
+export function decrypterFor(key: Buffer | null): (sealed: string) => string {
+  return (sealed) => {
+    if (!key) {
+      throw new MuleError('provider_error', 'a stored provider key cannot be read: MULE_SECRET_KEY is not set', { retryable: false });
+    }
+    return decryptSecret(key, sealed);
+  };
+}
+
 export function decryptSecret(key: Buffer, sealed: string): string {
   const [version, iv, tag, body] = sealed.split('.');
   if (version !== 'v1' || !iv || !tag || body === undefined) {

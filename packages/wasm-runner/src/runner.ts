@@ -2,7 +2,7 @@
  * The runner: module bytes (by sha256) + input + a time limit -> the module's JSON output, or a MuleError with a
  * stable code. It owns the compiled-module cache and the thread pool; it knows nothing of jobs or HTTP.
  */
-import { isMuleError, MuleError } from '@mule/core';
+import { isMuleError, MuleError, untilAborted } from '@mule/core';
 import { admitModule, prepareModule, sha256Hex } from './admission.js';
 import { resolveLimits, type WasmLimits } from './limits.js';
 import { ModuleCache, type CompiledModule } from './module-cache.js';
@@ -61,7 +61,7 @@ export class WasmRunner {
     const input = serializeInput(request.input);
     const release = this.pool.hold();
     try {
-      const module = await untilAborted(this.cache.get(sha256, () => this.compile(request)), signal);
+      const module = await untilAborted(this.cache.get(sha256, () => this.compile(request)), signal, cancelled);
       const limitMs = Math.min(timeoutMs, MAX_TIMEOUT_MS);
       const reply = await this.pool.run({ sha256, module, input, timeoutMs: limitMs, signal });
       return toResult(reply, this.limits);
@@ -133,21 +133,3 @@ function cancelled(): MuleError {
   return new MuleError('cancelled', 'The module run was cancelled.');
 }
 
-/** Waits for `promise` unless `signal` aborts first (a slow load or compile must not delay a cancellation). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(cancelled());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}

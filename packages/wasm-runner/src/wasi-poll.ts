@@ -1,7 +1,8 @@
 /**
  * poll_oneoff for the sandbox: Go and TinyGo sleep with a single relative clock subscription, so clocks must
- * really wait. The thread blocks on Atomics.wait (it has nothing else to do while its module runs), never past the
- * run's deadline; at the deadline the runner terminates the thread, which interrupts the wait (measured: 4 ms).
+ * really wait. The thread blocks on Atomics.wait (it has nothing else to do while its module runs); a sleep that
+ * would outlast the run's deadline never returns, and at the deadline the runner terminates the thread, which
+ * interrupts the wait (measured: 4 ms).
  * stdin, stdout and stderr are always ready; any other descriptor answers EBADF.
  */
 import { clockNow } from './wasi-clock.js';
@@ -74,10 +75,16 @@ export function poll(
   let elapsedNs = 0n;
   if (written === 0) {
     const earliest = clocks.reduce((min, clock) => (clock.dueNs < min ? clock.dueNs : min), clocks[0]!.dueNs);
-    const sleepMs = Math.min(Number(earliest) / 1e6, deadline - performance.now());
+    const remainingMs = deadline - performance.now();
+    const wantedMs = Number(earliest) / 1e6;
+    if (wantedMs >= remainingMs) {
+      // The sleep would outlast the run: never wake the module again. Returning at the deadline would let it
+      // finish a moment before the runner's timer (a sleeping module "beating" its own timeout); blocking here
+      // leaves the outcome to the runner, which terminates this thread at the deadline (wasm_timeout).
+      for (;;) Atomics.wait(sleeper, 0, 0);
+    }
     const started = process.hrtime.bigint();
-    if (sleepMs > 0) Atomics.wait(sleeper, 0, 0, sleepMs);
-    // Cut short by the deadline, the earliest clock is still reported: the thread is being stopped anyway.
+    if (wantedMs > 0) Atomics.wait(sleeper, 0, 0, wantedMs);
     elapsedNs = process.hrtime.bigint() - started;
     if (elapsedNs < earliest) elapsedNs = earliest;
   }
