@@ -11,7 +11,6 @@ import { installQueue, migrate } from '@mule/db';
 import { findOrStartPostgres, withDatabase, type EmbeddedDatabase } from '@mule/db/embedded';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __MULE_EMBEDDED__: EmbeddedDatabase | undefined;
 }
 

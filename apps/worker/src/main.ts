@@ -103,7 +103,7 @@ void prisma.agent
   .count()
   .then((n) => (n > 0 ? loadAdk() : undefined))
   .catch((error: Error) => log.warn({ err: error.message }, 'could not preload the agent runtime'));
-await queue.work(config.WORKER_CONCURRENCY, (job) => runJob(deps, job));
+queue.work(config.WORKER_CONCURRENCY, (job) => runJob(deps, job));
 log.info({ port: portOf(metricsServer), concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 log.flush();
 

