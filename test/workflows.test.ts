@@ -90,6 +90,10 @@ describe('workflow/<name>', () => {
       ids.push(model.id);
     }
     expect(ids).toEqual(expect.arrayContaining(['workflow/echo-flow', 'async/workflow/echo-flow', 'workflow/echo-twice']));
+    const one = await client.models.retrieve('async/workflow/echo-flow');
+    expect(one).toMatchObject({ id: 'async/workflow/echo-flow', object: 'model', owned_by: 'mule' });
+    const missing = await client.models.retrieve('workflow/nope').catch((e: unknown) => e);
+    expect((missing as NotFoundError).code).toBe('model_not_found');
   });
 });
 

@@ -1,5 +1,6 @@
 /** GET /v1/models (SPEC 5.1): every workflow as workflow/… and async/workflow/…, every agent as agent/…. */
 import { Router } from 'express';
+import { MuleError } from '@mule/core';
 import { allows, callerOf } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 
@@ -23,6 +24,21 @@ export function modelsRouter(ctx: ApiContext): Router {
     ];
     // A scoped key sees the models it may use.
     res.json({ object: 'list', data: data.filter((m) => allows(caller, m.id)) });
+  });
+  // client.models.retrieve('workflow/x'): model ids hold slashes, so the rest of the path is the id.
+  router.get(/^\/v1\/models\/(.+)$/, async (req, res) => {
+    const id = decodeURIComponent(String((req.params as Record<string, string>)[0]));
+    const target = /^(?:async\/)?workflow\/(.+)$/.exec(id) ?? /^agent\/(.+)$/.exec(id);
+    const name = target?.[1] ?? '';
+    const row = id.startsWith('agent/')
+      ? await ctx.prisma.agent.findUnique({ where: { name }, select: { createdAt: true } })
+      : target
+        ? await ctx.prisma.workflow.findUnique({ where: { name }, select: { createdAt: true } })
+        : null;
+    if (!row || !allows(callerOf(res), id)) {
+      throw new MuleError('model_not_found', `The model \`${id}\` does not exist`, { param: 'model' });
+    }
+    res.json({ id, object: 'model', created: Math.floor(row.createdAt.getTime() / 1000), owned_by: 'mule' });
   });
   return router;
 }
