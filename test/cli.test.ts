@@ -136,6 +136,17 @@ describe('mule apply', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  test('sends MULE_API_KEY when keys are on', async () => {
+    const keyed = await startApi(db.url, { MULE_API_KEYS: 'apply-admin-key-0123456789' });
+    const dir = await mkdtemp(join(tmpdir(), 'mule-defs-'));
+    await writeFile(join(dir, 'w.yaml'), 'kind: workflow\nname: keyed-flow\nsteps:\n  - id: echo\n    wasm: echo-applied\n');
+    expect((await runMule(['apply', dir], { MULE_URL: keyed.url })).code).toBe(1);
+    const ok = await runMule(['apply', dir], { MULE_URL: keyed.url, MULE_API_KEY: 'apply-admin-key-0123456789' });
+    expect(ok.code).toBe(0);
+    await keyed.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
   test('an invalid file fails with the file and field named, and applies nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mule-defs-'));
     await writeFile(join(dir, 'bad.yaml'), 'kind: workflow\nname: bad-one\nsteps:\n  - id: a\n    wasm: echo\n    colour: red\n');
@@ -144,6 +155,33 @@ describe('mule apply', () => {
     expect(run.stderr).toMatch(/bad\.yaml#1 \(workflow\): steps\.0\.colour: unknown field "colour"/);
     expect((await http(api.url, 'GET', '/v1/workflows/bad-one')).status).toBe(404);
     await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('configuration', () => {
+  const run = (script: string, env: Record<string, string>) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(REPO_ROOT, script)], { env: { PATH: process.env['PATH'] ?? '', ...env } });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+
+  test.each([
+    ['apps/api/dist/main.js', { PORT: 'eighty' }, 'PORT'],
+    ['apps/api/dist/main.js', { MULE_SECRET_KEY: 'too-short-secret' }, 'MULE_SECRET_KEY'],
+    ['apps/api/dist/main.js', { MULE_API_KEYS: 'short-key' }, 'MULE_API_KEYS'],
+    ['apps/worker/dist/main.js', { WORKER_CONCURRENCY: '0' }, 'WORKER_CONCURRENCY'],
+    ['apps/worker/dist/main.js', { MULE_LEASE_SECONDS: '5' }, 'MULE_LEASE_SECONDS'],
+    ['apps/worker/dist/main.js', { DATABASE_URL: 'mysql://nope' }, 'DATABASE_URL'],
+  ])('%s exits with one line naming the bad variable (%j)', async (script, env, variable) => {
+    const { code, stderr } = await run(script, { DATABASE_URL: db.url, ...env });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(variable);
+    // A bad secret is named, never echoed.
+    for (const secret of ['too-short-secret', 'short-key']) expect(lines[0]).not.toContain(secret);
   });
 });
 

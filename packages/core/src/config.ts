@@ -14,7 +14,9 @@ export function parseConfig<T>(schema: z.ZodType<T>, env: Record<string, string 
   const issue = result.error.issues[0]!;
   const name = String(issue.path[0] ?? 'configuration');
   const value = env[name];
-  const shown = value === undefined ? 'unset' : `"${value.length > 40 ? value.slice(0, 40) + '…' : value}"`;
+  // Secrets (keys, connection strings with passwords) are never echoed, even when wrong.
+  const secret = /KEY|SECRET|PASSWORD|TOKEN|DATABASE_URL/.test(name);
+  const shown = value === undefined ? 'unset' : secret ? 'set' : `"${value.length > 40 ? value.slice(0, 40) + '…' : value}"`;
   throw new ConfigError(`invalid configuration: ${name} (${shown}): ${issue.message}`);
 }
 
