@@ -162,3 +162,33 @@ describe('Idempotency-Key', () => {
     expect(list.body.data.filter((j: { id: string }) => j.id === a.body.id)).toHaveLength(1);
   });
 });
+
+describe('POST /v1/wasm/execute', () => {
+  test('runs a module by name or sha256 and answers output, duration and logs', async () => {
+    const byName = await http(api.url, 'POST', '/v1/wasm/execute', { module: 'echo', input: { a: [1, 'two'] } });
+    expect(byName.status).toBe(200);
+    expect(byName.body).toEqual({ output: { a: [1, 'two'] }, duration_ms: expect.any(Number), logs: '' });
+    const sha256 = (await http(api.url, 'GET', '/v1/wasm/modules/echo')).body.sha256;
+    const bySha = await http(api.url, 'POST', '/v1/wasm/execute', { module: sha256, input: 'plain' });
+    expect(bySha.body.output).toBe('plain');
+  });
+
+  test('module failures answer their codes in the error shape, and the api keeps serving', async () => {
+    for (const name of ['unreachable', 'loop', 'not-json', 'exit-stderr']) {
+      expect((await putModule(api.url, name, testModule(name))).status).toBe(201);
+    }
+    const cases: [string, number, string][] = [
+      ['unreachable', 422, 'wasm_trap'],
+      ['loop', 504, 'wasm_timeout'],
+      ['not-json', 422, 'wasm_bad_output'],
+      ['exit-stderr', 422, 'wasm_exit'],
+      ['missing', 404, 'not_found'],
+    ];
+    const answers = await Promise.all(
+      cases.map(([module]) => http(api.url, 'POST', '/v1/wasm/execute', { module, input: {}, timeout_ms: 300 })),
+    );
+    expect(answers.map((a) => [a.status, a.body.error.code])).toEqual(cases.map(([, status, code]) => [status, code]));
+    expect(answers[3]!.body.error.message).toMatch(/something went wrong/);
+    expect((await http(api.url, 'POST', '/v1/wasm/execute', { module: 'echo', input: 1 })).body.output).toBe(1);
+  });
+});
