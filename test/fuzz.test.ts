@@ -156,7 +156,7 @@ function generator(random: () => number) {
     () => ({ method: 'DELETE', path: `/v1/keys/${pick(['nope', '00000000-0000-4000-8000-000000000000', '%ff'])}`, headers: {} }),
     // odd methods, paths, headers
     () => ({ method: pick(['PATCH', 'OPTIONS', 'TRACE', 'PROPFIND', 'HEAD']), path: pick(['/v1/chat/completions', '/v1/models', '/v1/jobs', '/']), headers: {} }),
-    () => ({ method: 'GET', path: pick(['/v1/models?x=' + '%'.repeat(50), '//v1//models', '/v1/models/../../etc', '/v1/' + 'a/'.repeat(500), '/%c0%ae%c0%ae/']), headers: { authorization: pick(['Bearer', 'Bearer ' + 'x'.repeat(2000), 'Basic Zm9v']) } }),
+    () => ({ method: 'GET', path: pick(['/v1/models/100%25', '/v1/models/%E2%82', '/v1/models/workflow/%00', '/v1/models?x=' + '%'.repeat(50), '//v1//models', '/v1/models/../../etc', '/v1/' + 'a/'.repeat(500), '/%c0%ae%c0%ae/']), headers: { authorization: pick(['Bearer', 'Bearer ' + 'x'.repeat(2000), 'Basic Zm9v']) } }),
   ];
   return () => pick(routes)();
 }

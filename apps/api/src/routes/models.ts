@@ -27,7 +27,7 @@ export function modelsRouter(ctx: ApiContext): Router {
   });
   // client.models.retrieve('workflow/x'): model ids hold slashes, so the rest of the path is the id.
   router.get(/^\/v1\/models\/(.+)$/, async (req, res) => {
-    const id = decodeURIComponent(String((req.params as Record<string, string>)[0]));
+    const id = String((req.params as Record<string, string>)[0]);
     const target = /^(?:async\/)?workflow\/(.+)$/.exec(id) ?? /^agent\/(.+)$/.exec(id);
     const name = target?.[1] ?? '';
     const row = id.startsWith('agent/')
