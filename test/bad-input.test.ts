@@ -71,6 +71,30 @@ describe('chat completions', () => {
     expect(await snapshot()).toBe(before);
   });
 
+  test('NUL characters (which PostgreSQL cannot store) are refused wherever they come in', async () => {
+    const before = await snapshot();
+    const chat = (body: unknown) => http(api.url, 'POST', CHAT, body);
+    expectError(await chat({ model: 'workflow/good', messages: [{ role: 'user', content: 'a\u0000b' }] }), 400, 'invalid_request', null, /NUL/);
+    expectError(await chat({ model: 'workflow/go\u0000od', messages: [{ role: 'user', content: 'x' }] }), 400, 'invalid_request');
+    expectError(await http(api.url, 'GET', '/v1/models/workflow/%00'), 404, 'model_not_found');
+    expectError(await http(api.url, 'GET', '/v1/jobs?workflow=%00'), 400, 'invalid_request', 'workflow');
+    expectError(await http(api.url, 'POST', '/v1/wasm/execute', { module: 'ec\u0000ho', input: 1 }), 400, 'invalid_request');
+    expectError(await http(api.url, 'PUT', '/v1/workflows/w9', { description: '\u0000', steps: [{ id: 'a', wasm: 'echo' }] }), 400, 'invalid_request');
+    expect(await snapshot()).toBe(before);
+  });
+
+  test('a module whose output holds a NUL character fails its step with wasm_bad_output (not a retry loop)', async () => {
+    expect((await putModule(api.url, 'nul-output', testModule('nul-output'))).status).toBe(201);
+    expect((await putWorkflow(api.url, 'nul-flow', [{ id: 'nul', wasm: 'nul-output', retries: 2 }])).status).toBe(201);
+    const answer = await http(api.url, 'POST', CHAT, { model: 'workflow/nul-flow', messages: [{ role: 'user', content: 'x' }] });
+    expectError(answer, 422, 'wasm_bad_output', null, /NUL/);
+    const job = await http(api.url, 'GET', `/v1/jobs/${answer.headers.get('x-mule-job-id')}`);
+    expect(job.body.steps).toHaveLength(1);
+    // Directly, the same output is fine: it is answered, not stored.
+    const direct = await http(api.url, 'POST', '/v1/wasm/execute', { module: 'nul-output', input: {} });
+    expect(direct.body.output).toEqual({ a: '\u0000' });
+  });
+
   test('a body that is not JSON at all (text/plain) is refused', async () => {
     expectError(await http(api.url, 'POST', CHAT, 'model=workflow/good', { 'content-type': 'text/plain' }), 400, 'invalid_request');
   });

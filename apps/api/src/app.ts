@@ -1,6 +1,6 @@
 /** The express application: body parsing, routes, and the one error handler (OpenAI error shape everywhere). */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { MuleError } from '@mule/core';
+import { hasNul, MuleError } from '@mule/core';
 import { isConnectionError } from '@mule/db';
 import { metrics } from '@mule/observability';
 import type { ApiContext } from './api-context.js';
@@ -42,11 +42,13 @@ function depthOf(value: unknown): number {
   return deepest;
 }
 
-function limitDepth(req: Request, _res: Response, next: NextFunction): void {
-  if (req.body !== null && typeof req.body === 'object' && !Buffer.isBuffer(req.body) && depthOf(req.body) > MAX_JSON_DEPTH) {
-    next(new MuleError('invalid_request', `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`));
-    return;
+/** Refuses JSON bodies nested too deep, or holding NUL characters (PostgreSQL's jsonb and text cannot store them). */
+function checkJsonBody(req: Request, _res: Response, next: NextFunction): void {
+  if (req.body === null || typeof req.body !== 'object' || Buffer.isBuffer(req.body)) return next();
+  if (depthOf(req.body) > MAX_JSON_DEPTH) {
+    return next(new MuleError('invalid_request', `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`));
   }
+  if (hasNul(req.body)) return next(new MuleError('invalid_request', 'strings in the JSON body must not contain NUL characters (\\u0000)'));
   next();
 }
 
@@ -81,7 +83,7 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
   const json = express.json({ limit: ctx.config.MULE_MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
   // Module uploads parse their own bodies (raw bytes, or JSON larger than MULE_MAX_BODY_BYTES).
   app.use((req, res, next) => (req.method === 'PUT' && MODULE_UPLOAD.test(req.path) ? next() : json(req, res, next)));
-  app.use(limitDepth);
+  app.use(checkJsonBody);
 
   app.use(healthRouter(ctx));
   app.use(modelsRouter(ctx));

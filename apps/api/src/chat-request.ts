@@ -1,6 +1,6 @@
 /** The chat-completions request as Mule reads it; OpenAI fields Mule does not use are accepted and ignored. */
 import { z } from 'zod';
-import { chatMessageSchema, MuleError, parseWith } from '@mule/core';
+import { chatMessageSchema, isValidName, MuleError, parseWith } from '@mule/core';
 
 /** Far above any real conversation; keeps one request from holding the api's memory. */
 export const MAX_MESSAGES = 2048;
@@ -40,6 +40,9 @@ export function parseModel(model: string): ModelTarget {
     );
   }
   const [, prefix, name] = match;
+  if (!isValidName(name!)) {
+    throw new MuleError('model_not_found', `The model \`${model}\` does not exist`, { param: 'model' });
+  }
   if (prefix === 'agent') return { kind: 'agent', name: name! };
   return { kind: 'workflow', name: name!, async: prefix === 'async/workflow' };
 }

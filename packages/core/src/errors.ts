@@ -69,12 +69,14 @@ export class MuleError extends Error {
   toJSON(): StoredError {
     const status = this.details?.['status'];
     const retryAfterSeconds = this.details?.['retryAfterSeconds'];
+    // Messages can quote a module's stderr: NUL characters cannot be stored (jsonb) and are dropped.
+    const message = this.message.includes('\u0000') ? this.message.replaceAll('\u0000', '') : this.message;
     if (this.code !== 'provider_error' || (typeof status !== 'number' && typeof retryAfterSeconds !== 'number')) {
-      return { code: this.code, message: this.message };
+      return { code: this.code, message };
     }
     return {
       code: this.code,
-      message: this.message,
+      message,
       details: {
         ...(typeof status === 'number' ? { status } : {}),
         ...(typeof retryAfterSeconds === 'number' ? { retryAfterSeconds } : {}),

@@ -8,3 +8,4 @@ export * from './config.js';
 export * from './secret-box.js';
 export * from './abort.js';
 export * from './keyed-loader.js';
+export * from './storable-json.js';

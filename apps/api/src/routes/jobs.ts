@@ -1,7 +1,7 @@
 /** Jobs (SPEC 5.2): read one, list, cancel. */
 import { Router } from 'express';
 import { z } from 'zod';
-import { formatJobId, JOB_STATUSES, MuleError, parseJobId, parseWith } from '@mule/core';
+import { formatJobId, JOB_STATUSES, MuleError, NAME_PATTERN, parseJobId, parseWith } from '@mule/core';
 import { cancelJob, CHANNELS, getJob, listJobs, notify } from '@mule/db';
 import { callerOf, jobOwnerFilter, requireJobAccess } from '../access.js';
 import type { ApiContext } from '../api-context.js';
@@ -9,7 +9,7 @@ import { jobView } from '../job-view.js';
 
 const listQuerySchema = z.strictObject({
   status: z.enum(JOB_STATUSES).optional(),
-  workflow: z.string().min(1).max(63).optional(),
+  workflow: z.string().regex(NAME_PATTERN, 'must be a workflow name').optional(),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   after: z.string().max(100).optional(),
 });

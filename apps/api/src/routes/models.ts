@@ -1,6 +1,6 @@
 /** GET /v1/models (SPEC 5.1): every workflow as workflow/… and async/workflow/…, every agent as agent/…. */
 import { Router } from 'express';
-import { MuleError } from '@mule/core';
+import { isValidName, MuleError } from '@mule/core';
 import { allows, callerOf } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 
@@ -30,6 +30,7 @@ export function modelsRouter(ctx: ApiContext): Router {
     const id = String((req.params as Record<string, string>)[0]);
     const target = /^(?:async\/)?workflow\/(.+)$/.exec(id) ?? /^agent\/(.+)$/.exec(id);
     const name = target?.[1] ?? '';
+    if (!isValidName(name)) throw new MuleError('model_not_found', `The model \`${id}\` does not exist`, { param: 'model' });
     const row = id.startsWith('agent/')
       ? await ctx.prisma.agent.findUnique({ where: { name }, select: { createdAt: true } })
       : target
