@@ -80,6 +80,9 @@ describe('chat completions', () => {
     expectError(await http(api.url, 'GET', '/v1/jobs?workflow=%00'), 400, 'invalid_request', 'workflow');
     expectError(await http(api.url, 'POST', '/v1/wasm/execute', { module: 'ec\u0000ho', input: 1 }), 400, 'invalid_request');
     expectError(await http(api.url, 'PUT', '/v1/workflows/w9', { description: '\u0000', steps: [{ id: 'a', wasm: 'echo' }] }), 400, 'invalid_request');
+    const tool = encodeURIComponent(JSON.stringify({ description: 'x\u0000y' }));
+    expectError(await putModule(api.url, 'nul-tool', testModule('echo'), `?tool=${tool}`), 400, 'invalid_request', 'tool');
+    expectError(await putModule(api.url, 'nul-tool', testModule('echo'), '?description=a%00b'), 400, 'invalid_request');
     expect(await snapshot()).toBe(before);
   });
 
