@@ -147,7 +147,7 @@ function generator(random: () => number) {
     () => ({ method: 'PUT', path: `/v1/wasm/modules/fz${int(100)}?tool=${pick(['{', '[1]', '%7B%22x%22'])}&colour=blue`, headers: { 'content-type': 'application/wasm' }, body: Buffer.from([0, 97, 115, 109, 1, 0, 0, 0]) }),
     () => ({ method: 'PUT', path: `/v1/wasm/modules/fz${int(100)}?${pick(['description=%00', 'tool=%7B%22description%22%3A%22%5Cu0000%22%7D', 'description=a%00b'])}`, headers: { 'content-type': 'application/wasm' }, body: Buffer.from([0, 97, 115, 109, 1, 0, 0, 0]) }),
     () => ({ method: 'GET', path: `/v1/jobs?${pick(['workflow=a%00', 'after=job-%00', 'status=%00'])}`, headers: {} }),
-    () => ({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ model: pick(['workflow/good\u0000', 'agent/\u0000', 'async/workflow/go\u0000od']), messages: [{ role: 'user', content: pick(['\u0000', 'ok']) }] })) }),
+    () => ({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ model: pick(['workflow/good\u0000', 'agent/\u0000', 'async/workflow/go\u0000od']), messages: [{ role: 'user', content: pick(['\u0000', '\ud800', 'x\udc00', 'ok']) }] })) }),
     // jobs
     () => ({ method: pick(['GET', 'POST']), path: `/v1/jobs/${pick(['job-1', 'job-00000000-0000-4000-8000-000000000000', '%00', 'x'.repeat(200), 'job-' + 'z'.repeat(36)])}${pick(['', '/cancel'])}`, headers: {} }),
     () => ({ method: 'GET', path: `/v1/jobs?${pick(['status=nope', 'limit=-1', 'limit=1e9', 'limit=abc', 'after=zzz', 'status=queued&status=running', 'workflow=' + 'w'.repeat(500)])}`, headers: {} }),

@@ -1,6 +1,6 @@
 /** The express application: body parsing, routes, and the one error handler (OpenAI error shape everywhere). */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { hasNul, MuleError } from '@mule/core';
+import { hasUnstorableText, MuleError } from '@mule/core';
 import { isConnectionError } from '@mule/db';
 import { metrics } from '@mule/observability';
 import type { ApiContext } from './api-context.js';
@@ -42,13 +42,13 @@ function depthOf(value: unknown): number {
   return deepest;
 }
 
-/** Refuses JSON bodies nested too deep, or holding NUL characters (PostgreSQL's jsonb and text cannot store them). */
+/** Refuses JSON bodies nested too deep, or holding text PostgreSQL cannot store (NUL, unpaired surrogates). */
 function checkJsonBody(req: Request, _res: Response, next: NextFunction): void {
   if (req.body === null || typeof req.body !== 'object' || Buffer.isBuffer(req.body)) return next();
   if (depthOf(req.body) > MAX_JSON_DEPTH) {
     return next(new MuleError('invalid_request', `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`));
   }
-  if (hasNul(req.body)) return next(new MuleError('invalid_request', 'strings in the JSON body must not contain NUL characters (\\u0000)'));
+  if (hasUnstorableText(req.body)) return next(new MuleError('invalid_request', 'strings in the JSON body must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates'));
   next();
 }
 

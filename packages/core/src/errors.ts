@@ -3,6 +3,8 @@
  * (apps/api/src/http-errors.ts) and the worker maps them to step/job outcomes. Unknown throwables are
  * converted once, at the boundary, with `toMuleError`.
  */
+import { storableText } from './storable-json.js';
+
 export const ERROR_CODES = [
   'invalid_request',
   'model_not_found',
@@ -69,8 +71,8 @@ export class MuleError extends Error {
   toJSON(): StoredError {
     const status = this.details?.['status'];
     const retryAfterSeconds = this.details?.['retryAfterSeconds'];
-    // Messages can quote a module's stderr: NUL characters cannot be stored (jsonb) and are dropped.
-    const message = this.message.includes('\u0000') ? this.message.replaceAll('\u0000', '') : this.message;
+    // Messages can quote a module's stderr: what jsonb cannot hold (NUL, unpaired surrogates) is made storable.
+    const message = storableText(this.message);
     if (this.code !== 'provider_error' || (typeof status !== 'number' && typeof retryAfterSeconds !== 'number')) {
       return { code: this.code, message };
     }

@@ -1,16 +1,26 @@
 /**
- * PostgreSQL's jsonb cannot hold the NUL character (\u0000): a value holding one makes the statement fail. Values
- * from outside (request bodies, module outputs, provider text) are checked before they are stored.
+ * PostgreSQL cannot store every string JavaScript can hold: jsonb and text refuse the NUL character (\u0000), and
+ * jsonb refuses unpaired UTF-16 surrogates (a lone "\ud800" escape parses fine in JSON.parse). A value holding
+ * either makes the statement fail, so values from outside (request bodies, module outputs, provider text) are
+ * checked before they are stored.
  */
-export function hasNul(value: unknown): boolean {
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'g');
+
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE.test(text);
+}
+
+/** Whether any string or key in a JSON value could not be stored. */
+export function hasUnstorableText(value: unknown): boolean {
   const stack: unknown[] = [value];
   while (stack.length > 0) {
     const current = stack.pop();
     if (typeof current === 'string') {
-      if (current.includes('\u0000')) return true;
+      if (!isStorableText(current)) return true;
     } else if (current !== null && typeof current === 'object') {
       for (const [key, child] of Object.entries(current as Record<string, unknown>)) {
-        if (key.includes('\u0000')) return true;
+        if (!isStorableText(key)) return true;
         stack.push(child);
       }
     }
@@ -18,7 +28,7 @@ export function hasNul(value: unknown): boolean {
   return false;
 }
 
-/** Text with its NUL characters removed (an error message or a model's answer about to be stored). */
-export function withoutNul(text: string): string {
-  return text.includes('\u0000') ? text.replaceAll('\u0000', '') : text;
+/** Text made storable: NUL characters dropped, unpaired surrogates replaced by U+FFFD (an error message, an answer). */
+export function storableText(text: string): string {
+  return isStorableText(text) ? text : text.replace(UNSTORABLE_ALL, (match) => (match === '\u0000' ? '' : '\ufffd'));
 }

@@ -4,7 +4,7 @@
  * is admitted by the sandbox policy at upload; a refusal answers 400 wasm_rejected.
  */
 import express, { type Request, type RequestHandler } from 'express';
-import { hasNul, MuleError, parseDefinition, parseWith, wasmToolSchema } from '@mule/core';
+import { hasUnstorableText, MuleError, parseDefinition, parseWith, wasmToolSchema } from '@mule/core';
 import { getModule } from '@mule/db';
 import { z } from 'zod';
 import type { ApiContext } from '../api-context.js';
@@ -26,7 +26,7 @@ function isRawUpload(req: Request): boolean {
 
 function fromRaw(req: Request, name: string) {
   const query = parseWith(rawQuerySchema, req.query);
-  if (hasNul(query)) throw new MuleError('invalid_request', 'query parameters must not contain NUL characters');
+  if (hasUnstorableText(query)) throw new MuleError('invalid_request', 'query parameters must not contain NUL characters or unpaired surrogates');
   let tool: unknown;
   if (query.tool !== undefined) {
     try {
@@ -35,7 +35,7 @@ function fromRaw(req: Request, name: string) {
       throw new MuleError('invalid_request', 'tool must be JSON text', { param: 'tool' });
     }
     tool = parseWith(wasmToolSchema, tool, 'tool');
-    if (hasNul(tool)) throw new MuleError('invalid_request', 'tool must not contain NUL characters', { param: 'tool' });
+    if (hasUnstorableText(tool)) throw new MuleError('invalid_request', 'tool must not contain NUL characters or unpaired surrogates', { param: 'tool' });
   }
   const definition = parseDefinition('wasm_module', { name, description: query.description, tool });
   const bytes = Buffer.isBuffer(req.body) ? new Uint8Array(req.body) : new Uint8Array();

@@ -2,7 +2,7 @@
  * An AGENT step (SPEC 4 data flow): `input.prompt` (or the input as JSON) is the user message; the output is
  * `{prompt: <the agent's final text>}`, with token usage stored on the step.
  */
-import { agentPromptOf, MuleError, withoutNul } from '@mule/core';
+import { agentPromptOf, MuleError, storableText } from '@mule/core';
 import { runAgent, type AgentDirectory } from '@mule/agents';
 import { recordTokens } from '@mule/observability';
 import type { StepRunner } from './step-runner.js';
@@ -13,7 +13,7 @@ export function agentStep(agents: AgentDirectory): StepRunner {
     if (!prepared) throw new MuleError('not_found', `step "${step.id}" names agent "${step.name}", which no longer exists`, { retryable: false });
     const result = await runAgent({ ...prepared, messages: [{ role: 'user', content: agentPromptOf(input) }], signal });
     recordTokens(prepared.provider.name, prepared.agent.model, result.usage);
-    // A model's text is stored as the step's output; NUL characters cannot be (jsonb) and carry no meaning.
-    return { output: { prompt: withoutNul(result.text) }, usage: result.usage };
+    // A model's text is stored as the step's output: what jsonb cannot hold (NUL, unpaired surrogates) is dropped.
+    return { output: { prompt: storableText(result.text) }, usage: result.usage };
   };
 }

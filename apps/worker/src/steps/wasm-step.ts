@@ -1,5 +1,5 @@
 /** A WASM step: the module bytes the job was created with (by sha256), input on stdin, output from stdout. */
-import { hasNul, MuleError } from '@mule/core';
+import { hasUnstorableText, MuleError } from '@mule/core';
 import { outcomeOf, type WasmRunner } from '@mule/wasm-runner';
 import { metrics } from '@mule/observability';
 import type { StepRunner } from './step-runner.js';
@@ -8,8 +8,8 @@ export function wasmStep(runner: WasmRunner, loadBytes: (sha256: string) => Prom
   return async ({ step, input, signal }) => {
     try {
       const result = await runner.run({ sha256: step.sha256!, loadBytes, input, timeoutMs: step.timeout_ms, signal });
-      if (hasNul(result.output)) {
-        throw new MuleError('wasm_bad_output', 'the module output holds a NUL character (\\u0000), which a step result cannot store');
+      if (hasUnstorableText(result.output)) {
+        throw new MuleError('wasm_bad_output', 'the module output holds a NUL character (\\u0000) or an unpaired surrogate, which a step result cannot store');
       }
       metrics.wasmExecutions.inc({ outcome: 'ok' });
       return { output: result.output, usage: null };
