@@ -165,6 +165,17 @@ describe('definitions', () => {
     expect(await snapshot()).toBe(before);
   });
 
+  test('concurrent first PUTs of one name: one creates (201), the others answer 200, no 5xx', async () => {
+    const race = async (put: () => Promise<HttpResult>) => {
+      const answers = await Promise.all(Array.from({ length: 6 }, put));
+      expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 201]);
+    };
+    await race(() => putModule(api.url, 'raced-module', testModule('echo')));
+    await race(() => http(api.url, 'PUT', '/v1/providers/raced-provider', { type: 'openai', base_url: 'http://127.0.0.1:1/v1' }));
+    await race(() => http(api.url, 'PUT', '/v1/agents/raced-agent', { provider: 'raced-provider', model: 'm' }));
+    await race(() => putWorkflow(api.url, 'raced-workflow', [{ id: 'a', wasm: 'raced-module' }]));
+  });
+
   test('PUT is idempotent: the same body twice changes nothing and answers 200', async () => {
     const first = await putWorkflow(api.url, 'same', [{ id: 'a', wasm: 'echo', retries: 1 }]);
     expect(first.status).toBe(201);

@@ -12,6 +12,14 @@ export type DeleteOutcome = { deleted: true } | { deleted: false; reason: 'not_f
 type Tx = Prisma.TransactionClient;
 const json = (value: unknown) => value as Prisma.InputJsonValue;
 
+/**
+ * Serializes writes of one definition (kind + name) for the rest of the transaction, so two first PUTs of one
+ * name cannot both "create" it: the second waits and then sees the first's row (200, not a second 201).
+ */
+async function lockName(tx: Tx, kind: string, name: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`${kind}/${name}`}, 0))`;
+}
+
 function sameSpec(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
@@ -63,6 +71,7 @@ export async function putProvider(
   keyUnchanged: (stored: string | null) => boolean,
 ): Promise<PutOutcome> {
   return prisma.$transaction(async (tx) => {
+    await lockName(tx, 'provider', name);
     const existing = await tx.provider.findUnique({ where: { name } });
     const apiKeyCipher = newCipher === 'keep' ? (existing?.apiKeyCipher ?? null) : newCipher;
     const sameKey = newCipher === 'keep' || keyUnchanged(existing?.apiKeyCipher ?? null);
@@ -72,7 +81,7 @@ export async function putProvider(
       create: { name, spec: json(spec), apiKeyCipher },
       update: { spec: json(spec), apiKeyCipher, updatedAt: new Date() },
     });
-    return existing ? 'replaced' : 'created';
+    return existing ? ('replaced' as const) : ('created' as const);
   });
 }
 
@@ -110,6 +119,7 @@ export async function putAgent(
   spec: { provider: string; tools?: string[] },
 ): Promise<PutOutcome> {
   return prisma.$transaction(async (tx) => {
+    await lockName(tx, 'agent', name);
     const missingProvider = await missingLocked(tx, 'providers', [spec.provider]);
     if (missingProvider.length > 0) throw new MissingReferenceError('provider', missingProvider);
     const tools = spec.tools ?? [];
@@ -127,7 +137,7 @@ export async function putAgent(
       create: { name, spec: json(spec) },
       update: { spec: json(spec), updatedAt: new Date() },
     });
-    return existing ? 'replaced' : 'created';
+    return existing ? ('replaced' as const) : ('created' as const);
   });
 }
 
@@ -191,6 +201,7 @@ export async function putModule(
   module: { sha256: string; bytes: Uint8Array },
 ): Promise<PutOutcome> {
   return prisma.$transaction(async (tx) => {
+    await lockName(tx, 'wasm_module', name);
     const existing = await tx.wasmModule.findUnique({ where: { name } });
     if (existing && existing.sha256 === module.sha256 && sameSpec(existing.spec, spec)) return 'unchanged';
     await tx.$executeRaw`
@@ -201,7 +212,7 @@ export async function putModule(
       create: { name, sha256: module.sha256, spec: json(spec) },
       update: { sha256: module.sha256, spec: json(spec), updatedAt: new Date() },
     });
-    return existing ? 'replaced' : 'created';
+    return existing ? ('replaced' as const) : ('created' as const);
   });
 }
 
@@ -276,23 +287,8 @@ export async function putWorkflow(
   spec: unknown,
   references: { modules: string[]; agents: string[] },
 ): Promise<{ outcome: PutOutcome; version: number }> {
-  // Two first PUTs of one name race on the primary key; the loser sees the winner's row when it tries again.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await putWorkflowOnce(prisma, name, spec, references);
-    } catch (error) {
-      if (attempt >= 3 || !(error instanceof Prisma.PrismaClientKnownRequestError) || error.code !== 'P2002') throw error;
-    }
-  }
-}
-
-async function putWorkflowOnce(
-  prisma: PrismaClient,
-  name: string,
-  spec: unknown,
-  references: { modules: string[]; agents: string[] },
-): Promise<{ outcome: PutOutcome; version: number }> {
   return prisma.$transaction(async (tx) => {
+    await lockName(tx, 'workflow', name);
     const missingModules = await missingLocked(tx, 'wasm_modules', references.modules);
     if (missingModules.length > 0) throw new MissingReferenceError('wasm module', missingModules);
     const missingAgents = await missingLocked(tx, 'agents', references.agents);
