@@ -1,6 +1,6 @@
 /** The express application: body parsing, routes, and the one error handler (OpenAI error shape everywhere). */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { hasUnstorableText, MuleError } from '@mule/core';
+import { isStorableText, MuleError } from '@mule/core';
 import { isConnectionError } from '@mule/db';
 import { metrics } from '@mule/observability';
 import type { ApiContext } from './api-context.js';
@@ -28,28 +28,30 @@ function securityHeaders(_req: Request, res: Response, next: NextFunction): void
   next();
 }
 
-/** Depth of a parsed JSON value, walked without recursion (a body of 1 MiB can nest 500k levels). */
-function depthOf(value: unknown): number {
-  let deepest = 0;
-  const stack: [unknown, number][] = [[value, 1]];
+/**
+ * What is wrong with a parsed JSON body, in one walk without recursion (a body of 1 MiB can nest 500k levels):
+ * nesting deeper than MAX_JSON_DEPTH, or text PostgreSQL cannot store (NUL, unpaired surrogates).
+ */
+function bodyProblem(body: object): string | null {
+  const stack: [unknown, number][] = [[body, 1]];
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!;
-    if (current === null || typeof current !== 'object') continue;
-    if (depth > deepest) deepest = depth;
-    if (deepest > MAX_JSON_DEPTH) return deepest;
-    for (const child of Object.values(current as Record<string, unknown>)) stack.push([child, depth + 1]);
+    if (typeof current === 'string') {
+      if (!isStorableText(current)) return 'strings in the JSON body must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates';
+    } else if (current !== null && typeof current === 'object') {
+      if (depth > MAX_JSON_DEPTH) return `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`;
+      for (const [key, child] of Object.entries(current as Record<string, unknown>)) {
+        stack.push([key, depth], [child, depth + 1]);
+      }
+    }
   }
-  return deepest;
+  return null;
 }
 
-/** Refuses JSON bodies nested too deep, or holding text PostgreSQL cannot store (NUL, unpaired surrogates). */
 function checkJsonBody(req: Request, _res: Response, next: NextFunction): void {
   if (req.body === null || typeof req.body !== 'object' || Buffer.isBuffer(req.body)) return next();
-  if (depthOf(req.body) > MAX_JSON_DEPTH) {
-    return next(new MuleError('invalid_request', `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`));
-  }
-  if (hasUnstorableText(req.body)) return next(new MuleError('invalid_request', 'strings in the JSON body must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates'));
-  next();
+  const problem = bodyProblem(req.body as object);
+  next(problem ? new MuleError('invalid_request', problem) : undefined);
 }
 
 export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Express {

@@ -2,7 +2,7 @@
  * Submitting a workflow job: the job row and its queue entry are written in ONE statement (JobQueue.send), so a
  * job is either fully accepted (and will run) or not written at all.
  */
-import { buildJobInput, buildPlan, MuleError, workflowSchema, type ChatMessage, type JobStatus } from '@mule/core';
+import { buildJobInput, MuleError, type ChatMessage, type JobStatus } from '@mule/core';
 import {
   findJobByIdempotencyKey,
   IDEMPOTENCY_CONSTRAINT,
@@ -46,14 +46,13 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
   if (!target) {
     throw new MuleError('model_not_found', `The model \`${request.model}\` does not exist`, { param: 'model' });
   }
-  const plan = buildPlan(workflowSchema.parse(target.spec), new Map(Object.entries(target.modules)));
   const row = jobInsertStatement({
     id: request.id,
     workflow: request.workflow,
     version: target.version,
     model: request.model,
     input: buildJobInput(request.messages),
-    plan,
+    plan: target.plan,
     idempotencyKey: request.idempotencyKey,
     apiKeyId: request.apiKeyId,
   });

@@ -129,18 +129,8 @@ function object(depth: i32): bool {
     pos++;
     out.push(":");
     if (!value(depth + 1)) return false;
-    skipWhitespace();
-    const c = peek();
-    pos++;
-    if (c == 0x2c) {
-      out.push(",");
-    } else if (c == 0x7d) {
-      out.push("}");
-      return true;
-    } else {
-      pos--;
-      return fail("expected ',' or '}'");
-    }
+    const next = afterItem(0x7d, "}");
+    if (next != CONTINUE) return next == CLOSED;
   }
 }
 
@@ -155,19 +145,31 @@ function array(depth: i32): bool {
   }
   while (true) {
     if (!value(depth + 1)) return false;
-    skipWhitespace();
-    const c = peek();
-    pos++;
-    if (c == 0x2c) {
-      out.push(",");
-    } else if (c == 0x5d) {
-      out.push("]");
-      return true;
-    } else {
-      pos--;
-      return fail("expected ',' or ']'");
-    }
+    const next = afterItem(0x5d, "]");
+    if (next != CONTINUE) return next == CLOSED;
   }
+}
+
+const CONTINUE: i32 = 0;
+const CLOSED: i32 = 1;
+const FAILED: i32 = 2;
+
+/** After an object member or array item: a comma (CONTINUE), the closing bracket (CLOSED), or an error (FAILED). */
+function afterItem(close: i32, closeText: string): i32 {
+  skipWhitespace();
+  const c = peek();
+  if (c == 0x2c) {
+    pos++;
+    out.push(",");
+    return CONTINUE;
+  }
+  if (c == close) {
+    pos++;
+    out.push(closeText);
+    return CLOSED;
+  }
+  fail("expected ',' or '" + closeText + "'");
+  return FAILED;
 }
 
 function digits(): i32 {
