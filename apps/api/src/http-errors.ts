@@ -30,6 +30,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'tool_call_limit':
       return 422;
     case 'rate_limited':
+    case 'overloaded':
       return 429;
     case 'internal_error':
       return 500;

@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'unauthorized',
   'forbidden',
   'rate_limited',
+  'overloaded',
   'wasm_rejected',
   'wasm_trap',
   'wasm_exit',
@@ -106,6 +107,7 @@ export function defaultRetryable(code: ErrorCode): boolean {
     case 'cancelled':
       return false;
     case 'rate_limited':
+    case 'overloaded':
     case 'wasm_trap':
     case 'wasm_exit':
     case 'wasm_timeout':
