@@ -24,7 +24,7 @@ export type WasmOutcome =
   | 'cancelled'
   | 'internal_error';
 
-/** How much of stderr an exit message quotes; the full kept tail is in `details.logs`. */
+/** How much of stderr an exit or trap message quotes; the full kept tail is in `details.logs`. */
 const STDERR_IN_MESSAGE_CHARS = 1000;
 const ONE_JSON_VALUE = 'it must write one JSON value.';
 /** How much of a bad stdout a message quotes. */
@@ -39,7 +39,7 @@ export function toResult(reply: RunReply, limits: WasmLimits): WasmRunResult {
     case 'ok':
       return { output: parseOutput(reply.stdout, fail), durationMs, logs };
     case 'exit': {
-      const tail = logs.trimEnd().slice(-STDERR_IN_MESSAGE_CHARS);
+      const tail = stderrTail(logs);
       const said = tail === '' ? 'it wrote nothing to stderr.' : `the end of its stderr: ${tail}`;
       return fail('wasm_exit', `The module exited with code ${String(reply.exitCode)}; ${said}`);
     }
@@ -51,13 +51,22 @@ export function toResult(reply: RunReply, limits: WasmLimits): WasmRunResult {
       );
     case 'bad_utf8':
       return fail('wasm_bad_output', `The module wrote bytes to stdout that are not UTF-8 text; ${ONE_JSON_VALUE}`);
-    case 'trap':
-      return fail('wasm_trap', `The module crashed with a WebAssembly trap: ${reply.detail}.`);
+    case 'trap': {
+      // A Rust panic or a failed C assert says why on stderr just before its trap, which by itself reads only
+      // "unreachable".
+      const tail = stderrTail(logs);
+      const said = tail === '' ? '.' : `; the end of its stderr: ${tail}`;
+      return fail('wasm_trap', `The module crashed with a WebAssembly trap: ${reply.detail}${said}`);
+    }
     case 'link':
       return fail('wasm_rejected', `The module was refused: it could not be linked to the sandbox (${reply.detail}).`);
     case 'internal':
       return fail('internal_error', `The WASM sandbox failed: ${reply.detail}.`);
   }
+}
+
+function stderrTail(logs: string): string {
+  return logs.trimEnd().slice(-STDERR_IN_MESSAGE_CHARS);
 }
 
 function parseOutput(stdout: string, fail: (code: 'wasm_bad_output', message: string) => never): unknown {
