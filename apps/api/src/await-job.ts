@@ -1,12 +1,18 @@
 /**
  * Synchronous calls wait here: a map of waiters by job id, fed by the api's one LISTEN connection (main.ts). A
  * worker's NOTIFY (payload: job ids) wakes us, the row decides (one query per burst of notifications, for every
- * job they name). After a reconnect every waiter's row is read again, since notifications sent meanwhile are lost.
- * No polling loop.
+ * job they name). A read that fails (pool timeout under load, a connection cut) keeps its ids and is tried again
+ * with backoff. After a reconnect every waiter's row is read again, since notifications sent meanwhile are lost;
+ * and every MULE_SYNC_RECHECK_MS one query re-reads all waiters' rows, so a NOTIFY lost any other way costs
+ * seconds, not MULE_SYNC_TIMEOUT_MS.
  */
 import { readOutcomes, type JobOutcome, type Pool } from '@mule/db';
 import { isFinished } from '@mule/core';
 import type { Logger } from '@mule/observability';
+
+/** A failed read is tried again after 100 ms, doubling up to 5 s (an unreachable database is not hammered). */
+const RETRY_FIRST_MS = 100;
+const RETRY_MAX_MS = 5_000;
 
 type Waiter = (outcome: JobOutcome) => void;
 
@@ -22,11 +28,24 @@ export class JobWaiters {
   private readonly stoppers = new Set<() => void>();
   private readonly pending = new Set<string>();
   private flushScheduled = false;
+  private retryMs = 0;
+  private readonly recheck: NodeJS.Timeout;
 
   constructor(
     private readonly pool: Pool,
     private readonly log: Logger,
-  ) {}
+    recheckMs: number,
+  ) {
+    this.recheck = setInterval(() => {
+      if (this.waiting.size > 0) this.check([...this.waiting.keys()]);
+    }, recheckMs);
+    this.recheck.unref();
+  }
+
+  /** Stops the periodic re-read (shutdown). */
+  close(): void {
+    clearInterval(this.recheck);
+  }
 
   /** A `mule_job_finished` payload: job ids, comma-separated. */
   onFinished(payload: string): void {
@@ -93,14 +112,20 @@ export class JobWaiters {
     try {
       outcomes = await readOutcomes(this.pool, ids);
     } catch (error) {
-      // The database is unreachable: the listener will reconnect and re-read every waiter then.
-      this.log.warn({ err: (error as Error).message }, 'could not read finished jobs');
+      // Keep the ids: their callers wait for this read. Ids added meanwhile go in the same retry.
+      this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs === 0 ? RETRY_FIRST_MS : this.retryMs * 2);
+      this.log.warn({ err: (error as Error).message, jobs: ids.length, retry_ms: this.retryMs }, 'could not read finished jobs; retrying');
+      for (const id of ids) this.pending.add(id);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setTimeout(() => void this.flush(), this.retryMs).unref();
+      }
       return;
     }
+    this.retryMs = 0;
     for (const outcome of outcomes) {
       if (!isFinished(outcome.status)) continue;
       for (const waiter of [...(this.waiting.get(outcome.id) ?? [])]) waiter(outcome);
     }
   }
-
 }

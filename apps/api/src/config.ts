@@ -11,6 +11,12 @@ const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   /** How long a synchronous workflow call waits before answering 504 (the job goes on). */
   MULE_SYNC_TIMEOUT_MS: intVar(300_000, 1, 24 * 3600 * 1000),
+  /**
+   * How often every waiting sync call's job is read again, in one query, in case its finish NOTIFY was lost: a
+   * lost NOTIFY costs at most this long instead of MULE_SYNC_TIMEOUT_MS. One indexed read of all waiters every
+   * 5 s is nothing next to the ~5 ms each call costs anyway.
+   */
+  MULE_SYNC_RECHECK_MS: intVar(5_000, 100, 3600 * 1000),
   /** Largest JSON request body (413 above). */
   MULE_MAX_BODY_BYTES: intVar(1_048_576, 1024, 512 * 1024 * 1024),
   /** Largest module upload (413 above). */

@@ -26,7 +26,7 @@ const queue = await JobQueue.start({
   leaseSeconds: config.MULE_LEASE_SECONDS,
   onError: (error) => log.warn({ err: error.message }, 'queue error'),
 });
-const waiters = new JobWaiters(pool, log);
+const waiters = new JobWaiters(pool, log, config.MULE_SYNC_RECHECK_MS);
 const access = new Access(pool, new Set(config.MULE_API_KEYS.map(hashKey)));
 const targets = new SubmitTargets(pool);
 const wasm = new WasmRunner({
@@ -149,6 +149,7 @@ async function shutdown(signal: string): Promise<void> {
   // Sync calls may wait long: they get the grace period, then a 503 naming their job (which goes on).
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
   waiters.releaseAll();
+  waiters.close();
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
   server.closeAllConnections();
   await announceJobs.drain();
