@@ -47,7 +47,7 @@ const sample = (metrics: Map<string, number>, name: string, labels: Record<strin
 beforeAll(async () => {
   db = await createTestDatabase();
   fake = await startFakeProvider();
-  const env = { FAKE_KEY: PROVIDER_KEY, MULE_SECRET_KEY: SECRET_KEY };
+  const env = { FAKE_KEY: PROVIDER_KEY, MULE_ENV_ALLOW: 'FAKE_KEY', MULE_SECRET_KEY: SECRET_KEY };
   [api, worker] = await Promise.all([startApi(db.url, env), startWorker(db.url, env)]);
   for (const name of ['echo', 'unreachable']) expect((await putModule(api.url, name, testModule(name))).status).toBe(201);
   expect((await http(api.url, 'PUT', '/v1/providers/fake', { type: 'openai', base_url: fake.url, api_key_env: 'FAKE_KEY' })).status).toBe(201);

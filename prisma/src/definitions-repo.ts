@@ -60,7 +60,21 @@ export function getProvider(prisma: PrismaClient, name: string): Promise<Provide
 }
 
 /**
- * `apiKeyCipher: 'keep'` keeps the stored key (a definition read back with `has_api_key: true` and no key).
+ * Where a provider's requests (and so its key) go: its type (each has its own default endpoint), base_url and
+ * base_url_env. A stored key is kept only while these stay the same: a key given for one endpoint must not be
+ * sent to another by a later PUT that does not give the key again.
+ */
+function sameDestination(a: unknown, b: unknown): boolean {
+  const destination = (spec: unknown) => {
+    const { type, base_url: baseUrl, base_url_env: baseUrlEnv } = (spec ?? {}) as Record<string, unknown>;
+    return canonicalJson({ type, baseUrl, baseUrlEnv });
+  };
+  return destination(a) === destination(b);
+}
+
+/**
+ * `apiKeyCipher: 'keep'` keeps the stored key (a definition read back with `has_api_key: true` and no key), unless
+ * the provider's destination changes: then the key is dropped.
  * `keyUnchanged` says whether the stored key equals the new one (the caller can decrypt; we cannot).
  */
 export async function putProvider(
@@ -73,8 +87,10 @@ export async function putProvider(
   return prisma.$transaction(async (tx) => {
     await lockName(tx, 'provider', name);
     const existing = await tx.provider.findUnique({ where: { name } });
-    const apiKeyCipher = newCipher === 'keep' ? (existing?.apiKeyCipher ?? null) : newCipher;
-    const sameKey = newCipher === 'keep' || keyUnchanged(existing?.apiKeyCipher ?? null);
+    const stored = existing?.apiKeyCipher ?? null;
+    const kept = newCipher === 'keep' && existing !== null && sameDestination(existing.spec, spec) ? stored : null;
+    const apiKeyCipher = newCipher === 'keep' ? kept : newCipher;
+    const sameKey = newCipher === 'keep' ? kept === stored : keyUnchanged(stored);
     if (existing && sameSpec(existing.spec, spec) && sameKey) return 'unchanged';
     await tx.provider.upsert({
       where: { name },
@@ -245,12 +261,19 @@ export function moduleBytesLoader(prisma: PrismaClient): (sha256: string) => Pro
   };
 }
 
-/** Resolves `/v1/wasm/execute`'s `module`: a module name, or the sha256 of stored bytes. */
-export async function resolveModuleRef(prisma: PrismaClient, ref: string): Promise<{ sha256: string } | null> {
+/**
+ * Resolves `/v1/wasm/execute`'s `module`: a module name, or the sha256 of stored bytes. `names` are the modules
+ * that have those bytes (the one named, or every module holding the sha256; none for bytes kept only for jobs):
+ * scopes are checked on names, never on the string the caller sent.
+ */
+export async function resolveModuleRef(prisma: PrismaClient, ref: string): Promise<{ sha256: string; names: string[] } | null> {
   const byName = await prisma.wasmModule.findUnique({ where: { name: ref }, select: { sha256: true } });
-  if (byName) return byName;
+  if (byName) return { sha256: byName.sha256, names: [ref] };
   if (/^[0-9a-f]{64}$/.test(ref)) {
-    return prisma.wasmBlob.findUnique({ where: { sha256: ref }, select: { sha256: true } });
+    const blob = await prisma.wasmBlob.findUnique({ where: { sha256: ref }, select: { sha256: true } });
+    if (!blob) return null;
+    const modules = await prisma.wasmModule.findMany({ where: { sha256: ref }, select: { name: true }, orderBy: { name: 'asc' } });
+    return { sha256: blob.sha256, names: modules.map((module) => module.name) };
   }
   return null;
 }

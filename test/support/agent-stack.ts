@@ -35,7 +35,8 @@ export async function startAgentStack(): Promise<AgentStack> {
   const fake = await startFakeProvider();
   // api_key_env / base_url_env are read in the process that runs the agent: both get them.
   // OPENAI_*: what the provider of examples/agent.yaml reads.
-  const env = { MULE_SECRET_KEY: SECRET_KEY, FAKE_BASE_URL: fake.url, FAKE_API_KEY: ENV_KEY, OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: ENV_KEY };
+  // MULE_ENV_ALLOW: these tests' own variable names (the default allows OPENAI_*, *_API_KEY and a few more).
+  const env = { MULE_SECRET_KEY: SECRET_KEY, MULE_ENV_ALLOW: 'FAKE_*,MULE_TEST_*,OPENAI_*', FAKE_BASE_URL: fake.url, FAKE_API_KEY: ENV_KEY, OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: ENV_KEY };
   const [api, worker] = await Promise.all([startApi(db.url, env), startWorker(db.url, env)]);
   const client = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
 

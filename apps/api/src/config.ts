@@ -1,6 +1,6 @@
 /** The api's configuration (SPEC 3), parsed once at start; nothing else reads process.env. */
 import { z } from 'zod';
-import { boolVar, intVar, logLevelVar, parseConfig, postgresUrlVar, secretKeyVar } from '@mule/core';
+import { boolVar, envAllowVar, intVar, logLevelVar, parseConfig, postgresUrlVar, secretKeyVar } from '@mule/core';
 
 const schema = z.object({
   /** PostgreSQL connection string. */
@@ -31,6 +31,8 @@ const schema = z.object({
   MULE_LEASE_SECONDS: intVar(30, 20, 3600),
   /** 32 random bytes (64 hex characters or base64) that encrypt provider API keys at rest. */
   MULE_SECRET_KEY: secretKeyVar,
+  /** Globs of the environment variables a definition may name (api_key_env, base_url_env); see core's env-allow.ts. */
+  MULE_ENV_ALLOW: envAllowVar,
   /** Bootstrap admin API keys, comma-separated (at least 16 characters each). Unset: see SPEC 8. */
   MULE_API_KEYS: z
     .string()

@@ -3,6 +3,7 @@
  * start. Validation is whole-definition (core's schemas), references are checked in the write's transaction.
  */
 import {
+  checkDefinitionEnv,
   decryptSecret,
   encryptSecret,
   MuleError,
@@ -40,8 +41,12 @@ function referenceError(error: unknown, param: string): never {
   throw error;
 }
 
-/** `keepStoredKey`: the body had `has_api_key: true` and no `api_key` (a definition read back): keep the key. */
+/**
+ * `keepStoredKey`: the body had `has_api_key: true` and no `api_key` (a definition read back): keep the key, unless
+ * the provider now points elsewhere (see putProvider). Variables named by `*_env` fields must be in MULE_ENV_ALLOW.
+ */
 export async function applyProvider(ctx: DefinitionContext, definition: ProviderDefinition, keepStoredKey = false): Promise<PutOutcome> {
+  checkDefinitionEnv(definition, ctx.config.MULE_ENV_ALLOW);
   const { api_key: apiKey, ...spec } = definition;
   let cipher: string | null | 'keep' = keepStoredKey && apiKey === undefined && spec.api_key_env === undefined ? 'keep' : null;
   if (apiKey !== undefined) {

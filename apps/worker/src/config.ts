@@ -1,6 +1,6 @@
 /** The worker's configuration (SPEC 3), parsed once at start; nothing else reads process.env. */
 import { z } from 'zod';
-import { boolVar, intVar, logLevelVar, parseConfig, postgresUrlVar, secretKeyVar } from '@mule/core';
+import { boolVar, envAllowVar, intVar, logLevelVar, parseConfig, postgresUrlVar, secretKeyVar } from '@mule/core';
 
 const schema = z.object({
   /** PostgreSQL connection string. */
@@ -27,6 +27,8 @@ const schema = z.object({
   MULE_WASM_THREADS: intVar(2, 1, 64),
   /** 32 random bytes (64 hex or base64) that decrypt stored provider keys. */
   MULE_SECRET_KEY: secretKeyVar,
+  /** Globs of the environment variables a definition may name (api_key_env, base_url_env); see core's env-allow.ts. */
+  MULE_ENV_ALLOW: envAllowVar,
   /** pino level. */
   LOG_LEVEL: logLevelVar,
   /** Log prompts and outputs (off by default). */

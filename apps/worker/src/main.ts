@@ -37,6 +37,7 @@ const loadModule = moduleBytesLoader(prisma);
 const agents = new AgentDirectory({
   catalog: agentCatalog(prisma),
   env: process.env,
+  envAllow: config.MULE_ENV_ALLOW,
   decrypt: decrypterFor(config.MULE_SECRET_KEY),
   runModule: async (sha256, input, signal) => (await wasm.run({ sha256, loadBytes: loadModule, input, timeoutMs: 10_000, signal })).output,
 });

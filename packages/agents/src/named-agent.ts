@@ -3,7 +3,7 @@
  * the process that runs it), and its tools bound to the WASM runner. Prepared agents are cached per process;
  * `clear()` after any definition change (the api and the worker hear of changes by NOTIFY).
  */
-import { KeyedLoader, MuleError, type AgentDefinition, type ProviderDefinition } from '@mule/core';
+import { DEFAULT_ENV_ALLOW, envVarAllowed, KeyedLoader, MuleError, type AgentDefinition, type ProviderDefinition } from '@mule/core';
 import type { AgentTool, ProviderConfig } from './run-request.js';
 
 /** A module that declares `tool`, as an agent sees it. */
@@ -25,6 +25,8 @@ export interface AgentRuntime {
   catalog: AgentCatalog;
   /** The environment of the process that runs the agent (base_url_env, api_key_env are read from it). */
   env: Record<string, string | undefined>;
+  /** MULE_ENV_ALLOW: the variables a definition may name (DEFAULT_ENV_ALLOW when not given). */
+  envAllow?: readonly string[];
   /** Decrypts a stored provider key (MULE_SECRET_KEY); throws when it cannot. */
   decrypt(cipher: string): string;
   /** Runs a tool's module on its input; resolves with its output JSON. */
@@ -40,6 +42,13 @@ export interface PreparedAgent {
 const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 
 function fromEnv(runtime: AgentRuntime, provider: string, variable: string, what: string): string {
+  // Checked here too, not only when the definition is written: one stored before the rule must not leak.
+  if (!envVarAllowed(variable, runtime.envAllow ?? DEFAULT_ENV_ALLOW)) {
+    throw new MuleError('provider_error', `provider "${provider}": ${what} comes from ${variable}, which MULE_ENV_ALLOW does not allow a definition to read`, {
+      retryable: false,
+      details: { provider },
+    });
+  }
   const value = runtime.env[variable];
   if (!value) {
     throw new MuleError('provider_error', `provider "${provider}": ${what} comes from ${variable}, which is not set in this process`, {

@@ -9,3 +9,5 @@ export * from './secret-box.js';
 export * from './abort.js';
 export * from './keyed-loader.js';
 export * from './storable-json.js';
+export * from './glob.js';
+export * from './env-allow.js';

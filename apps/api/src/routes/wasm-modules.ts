@@ -4,7 +4,7 @@
  * is admitted by the sandbox policy at upload; a refusal answers 400 wasm_rejected.
  */
 import express, { type Request, type RequestHandler } from 'express';
-import { hasUnstorableText, MuleError, parseDefinition, parseWith, wasmToolSchema } from '@mule/core';
+import { hasUnstorableText, isStorableText, MuleError, parseDefinition, parseWith, wasmToolSchema } from '@mule/core';
 import { getModule } from '@mule/db';
 import { z } from 'zod';
 import type { ApiContext } from '../api-context.js';
@@ -44,6 +44,13 @@ function fromRaw(req: Request, name: string) {
 
 function fromJson(req: Request, name: string) {
   const body = definitionBody(req, name);
+  // This route parses its own JSON (a larger limit), so app.ts's check of request bodies does not see it.
+  const unstorable = Object.entries(body).find(([field, value]) => hasUnstorableText(field) || hasUnstorableText(value));
+  if (unstorable) {
+    throw new MuleError('invalid_request', 'strings in the JSON body must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates', {
+      param: isStorableText(unstorable[0]) ? unstorable[0] : null,
+    });
+  }
   const sha256 = body['sha256'];
   delete body['sha256'];
   if (sha256 !== undefined && (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256))) {
