@@ -3,6 +3,7 @@
  * stored only as hashes; safe defaults when no key exists.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import pg from 'pg';
@@ -17,6 +18,10 @@ let pool: pg.Pool;
 let admin: string;
 let scoped: { id: string; key: string };
 let other: { id: string; key: string };
+let secondAdmin: { id: string; key: string };
+/** The id of the `ops` admin key made with the CLI. */
+const adminId = async () =>
+  (await pool.query<{ id: string }>(`SELECT id FROM api_keys WHERE name = 'ops'`)).rows[0]!.id;
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const chat = (api: MuleProcess, model: string, key?: string, headers: Record<string, string> = {}) =>
@@ -92,7 +97,7 @@ describe('authentication', () => {
 });
 
 describe('scopes', () => {
-  test('403 on a model outside the scopes, on admin routes and on other keys\' jobs; async of an allowed workflow works', async () => {
+  test('403 on a model outside the scopes and on admin routes, 404 on other keys\' jobs; async of an allowed workflow works', async () => {
     const denied = await chat(apiA, 'workflow/secret-flow', scoped.key);
     expect([denied.status, denied.body.error.code, denied.body.error.type]).toEqual([403, 'forbidden', 'permission_error']);
     expect((await chat(apiA, 'agent/anything', scoped.key)).status).toBe(403);
@@ -102,7 +107,14 @@ describe('scopes', () => {
     const queued = await chat(apiA, 'async/workflow/echo-other', scoped.key);
     expect(queued.status).toBe(202);
     expect((await http(apiB.url, 'GET', `/v1/jobs/${queued.body.id}`, undefined, bearer(scoped.key))).status).toBe(200);
-    expect((await http(apiB.url, 'GET', `/v1/jobs/${queued.body.id}`, undefined, bearer(other.key))).status).toBe(403);
+    // Another key's job answers exactly as a job that does not exist: a 403 would tell that it exists.
+    const missing = 'job-00000000-0000-4000-8000-000000000000';
+    for (const [method, suffix] of [['GET', ''], ['POST', '/cancel']] as const) {
+      const foreign = await http(apiB.url, method, `/v1/jobs/${queued.body.id}${suffix}`, undefined, bearer(other.key));
+      const absent = await http(apiB.url, method, `/v1/jobs/${missing}${suffix}`, undefined, bearer(other.key));
+      expect([foreign.status, { ...foreign.body.error, message: foreign.body.error.message.replace(queued.body.id, missing) }]).toEqual([404, absent.body.error]);
+      expect(absent.body.error).toMatchObject({ code: 'not_found', param: 'id' });
+    }
     expect((await http(apiB.url, 'GET', `/v1/jobs/${queued.body.id}`, undefined, bearer(admin))).status).toBe(200);
     const mine = await http(apiA.url, 'GET', '/v1/jobs?limit=100', undefined, bearer(other.key));
     expect(mine.body.data.some((job: { id: string }) => job.id === queued.body.id)).toBe(false);
@@ -175,6 +187,37 @@ test('MULE_API_KEYS gives bootstrap admin keys', async () => {
   await api.stop();
 });
 
+describe('wasm scopes are checked on module names', () => {
+  test('a call by sha256 needs a scope covering a module that has those bytes', async () => {
+    const bytes = testModule('slow-echo');
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    expect((await http(apiA.url, 'PUT', '/v1/wasm/modules/zz-private', bytes, bearer(admin))).status).toBe(201);
+    // A prefix scope that the hash happens to match (its first character) must not reach zz-private by hash.
+    const prefix = await http(apiA.url, 'POST', '/v1/keys', { name: 'hash-prefix', scopes: [`wasm/${sha256[0]}*`] }, bearer(admin));
+    const byHash = await http(apiA.url, 'POST', '/v1/wasm/execute', { module: sha256, input: 1 }, bearer(prefix.body.key));
+    expect([byHash.status, byHash.body.error?.code]).toEqual([403, 'forbidden']);
+    const unknownHash = await http(apiA.url, 'POST', '/v1/wasm/execute', { module: sha256[0] + 'f'.repeat(63), input: 1 }, bearer(prefix.body.key));
+    expect(unknownHash.status).toBe(403);
+    // A key allowed zz-private by name may call it by hash too; echo's scope does not reach it.
+    const named = await http(apiA.url, 'POST', '/v1/keys', { name: 'zz-only', scopes: ['wasm/zz-*'] }, bearer(admin));
+    expect((await http(apiA.url, 'POST', '/v1/wasm/execute', { module: sha256, input: 1 }, bearer(named.body.key))).status).toBe(200);
+    expect((await http(apiA.url, 'POST', '/v1/wasm/execute', { module: sha256, input: 1 }, bearer(scoped.key))).status).toBe(403);
+    const echoSha = createHash('sha256').update(testModule('echo')).digest('hex');
+    expect((await http(apiA.url, 'POST', '/v1/wasm/execute', { module: echoSha, input: 1 }, bearer(scoped.key))).status).toBe(200);
+    expect((await http(apiA.url, 'POST', '/v1/wasm/execute', { module: echoSha, input: 1 }, bearer(admin))).status).toBe(200);
+  });
+
+  test('a scope pattern cannot make matching backtrack: a*a*…b against a long name answers at once', async () => {
+    // As a regex, ^a.*a.*…a.*b$ against 62 a's tries more combinations than could finish in a lifetime.
+    const scope = `workflow/${'a*'.repeat(40)}b`;
+    const key = await http(apiA.url, 'POST', '/v1/keys', { name: 'pathological', scopes: [scope] }, bearer(admin));
+    expect(key.status).toBe(201);
+    const denied = await chat(apiB, `workflow/${'a'.repeat(62)}`, key.body.key);
+    expect([denied.status, denied.body.error?.code]).toEqual([403, 'forbidden']);
+    expect((await http(apiB.url, 'GET', '/v1/models', undefined, bearer(key.body.key))).status).toBe(200);
+  }, 20_000);
+});
+
 describe('defaults', () => {
   test('without keys the api binds to 127.0.0.1, and warns when HOST opens it wider', async () => {
     const fresh = await createTestDatabase();
@@ -196,5 +239,43 @@ describe('defaults', () => {
     expect(answer.headers.get('x-frame-options')).toBe('DENY');
     expect(answer.headers.get('x-powered-by')).toBeNull();
     expect(JSON.stringify(answer.body)).not.toMatch(/at .+\.js:\d+/);
+  });
+});
+
+describe('revoking keys never reopens the api', () => {
+  test('the last active admin key cannot be revoked (409) unless MULE_API_KEYS provides one', async () => {
+    const refused = await http(apiA.url, 'DELETE', `/v1/keys/${await adminId()}`, undefined, bearer(admin));
+    expect([refused.status, refused.body.error?.code, refused.body.error?.type]).toEqual([409, 'conflict', 'conflict_error']);
+    expect((await http(apiB.url, 'GET', '/v1/keys', undefined, bearer(admin))).status).toBe(200);
+    // A second admin key makes the first revocable; the second is then the last.
+    const second = await http(apiA.url, 'POST', '/v1/keys', { name: 'ops-2', admin: true }, bearer(admin));
+    expect((await http(apiA.url, 'DELETE', `/v1/keys/${await adminId()}`, undefined, bearer(second.body.key))).status).toBe(200);
+    expect((await http(apiA.url, 'DELETE', `/v1/keys/${second.body.id}`, undefined, bearer(second.body.key))).status).toBe(409);
+    secondAdmin = second.body as { id: string; key: string };
+  });
+
+  test('with every key revoked (through a MULE_API_KEYS api) every /v1 route still needs a key, on running and restarted apis', async () => {
+    const bootstrap = 'bootstrap-admin-key-revoker-0123';
+    const revoker = await startApi(db.url, { MULE_API_KEYS: bootstrap });
+    try {
+      const listed = await http(revoker.url, 'GET', '/v1/keys', undefined, bearer(bootstrap));
+      for (const key of listed.body.data as { id: string; revoked_at: string | null }[]) {
+        if (key.revoked_at !== null) continue;
+        expect((await http(revoker.url, 'DELETE', `/v1/keys/${key.id}`, undefined, bearer(bootstrap))).status).toBe(200);
+      }
+    } finally {
+      await revoker.stop();
+    }
+    const { rows } = await pool.query<{ active: number }>(`SELECT count(*)::int AS active FROM api_keys WHERE revoked_at IS NULL`);
+    expect(rows[0]!.active).toBe(0);
+    const restarted = await startApi(db.url);
+    for (const api of [apiA, apiB, restarted]) {
+      for (const [method, path] of [['GET', '/v1/models'], ['GET', '/v1/keys'], ['POST', '/v1/keys'], ['PUT', '/v1/workflows/reopened']] as const) {
+        const answer = await http(api.url, method, path, method === 'GET' ? undefined : { name: 'x', steps: [{ id: 'e', wasm: 'echo' }] });
+        expect([api.name, path, answer.status]).toEqual([api.name, path, 401]);
+      }
+      expect((await http(api.url, 'GET', '/v1/models', undefined, bearer(secondAdmin.key))).status).toBe(401);
+    }
+    await restarted.stop();
   });
 });

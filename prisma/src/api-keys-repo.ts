@@ -4,7 +4,7 @@
  * on every request. The stored hash is useless to present: it would be hashed again.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Queryable } from './pool.js';
+import { withTransaction, type Pool, type Queryable } from './pool.js';
 import { statement } from './prepared.js';
 
 export interface ApiKeyRecord {
@@ -47,14 +47,28 @@ export async function listApiKeys(db: Queryable): Promise<ApiKeyRecord[]> {
   return rows;
 }
 
-/** Revokes a key at once; false when there is no such active key. */
-export async function revokeApiKey(db: Queryable, id: string): Promise<boolean> {
-  const { rowCount } = await db.query(`UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, [id]);
-  return rowCount === 1;
+/**
+ * Revokes a key at once. A revoked key keeps its row (that is what "keys have existed" means, see
+ * anyApiKeyEver). The last active admin key is not revoked unless `otherAdminExists` (MULE_API_KEYS): that would
+ * leave nobody able to manage keys over the API. The active admin keys are locked first, so two concurrent
+ * revocations of the last two admin keys cannot both succeed.
+ */
+export async function revokeApiKey(pool: Pool, id: string, otherAdminExists: boolean): Promise<'revoked' | 'not_found' | 'last_admin'> {
+  return withTransaction(pool, async (client) => {
+    const { rows: admins } = await client.query<{ id: string }>(
+      `SELECT id FROM api_keys WHERE admin AND revoked_at IS NULL ORDER BY id FOR UPDATE`,
+    );
+    const { rows } = await client.query<{ admin: boolean }>(`SELECT admin FROM api_keys WHERE id = $1 AND revoked_at IS NULL FOR UPDATE`, [id]);
+    if (rows.length === 0) return 'not_found';
+    if (rows[0]!.admin && !otherAdminExists && admins.every((admin) => admin.id === id)) return 'last_admin';
+    await client.query(`UPDATE api_keys SET revoked_at = now() WHERE id = $1`, [id]);
+    return 'revoked';
+  });
 }
 
-export async function anyActiveApiKey(db: Queryable): Promise<boolean> {
-  const { rows } = await db.query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL) AS any`);
+/** Whether a key was ever created (revoked ones count): from then on every /v1 route needs a key. */
+export async function anyApiKeyEver(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM api_keys) AS any`);
   return rows[0]?.any === true;
 }
 

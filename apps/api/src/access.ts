@@ -1,14 +1,15 @@
 /**
- * Access control (SPEC 8, issue 7). With no key configured (MULE_API_KEYS unset and no key created) the api is
- * open. Otherwise every /v1 route needs `Authorization: Bearer <key>`: MULE_API_KEYS are admin keys; created keys
+ * Access control. With no key ever configured (MULE_API_KEYS unset and no key ever created) the api is open.
+ * Once a key exists or has existed it stays closed for good: revoked keys stay in api_keys, so revoking every key
+ * never reopens it (on any replica, after any restart), and the last admin key cannot be revoked. Otherwise every /v1 route needs `Authorization: Bearer <key>`: MULE_API_KEYS are admin keys; created keys
  * carry model scopes (`workflow/summarize-*`, `agent/*`; `workflow/x` also allows `async/workflow/x`, and
  * `wasm/<module>` allows POST /v1/wasm/execute), an optional requests-per-minute limit counted in PostgreSQL (shared
  * by every replica), and `admin` for definition and key routes. A key is looked up on every request, so a
  * revoked key stops at once everywhere.
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { MuleError } from '@mule/core';
-import { anyActiveApiKey, authenticateApiKey, hashKey, type Pool } from '@mule/db';
+import { globMatches, MuleError } from '@mule/core';
+import { anyApiKeyEver, authenticateApiKey, hashKey, type Pool } from '@mule/db';
 
 export type Caller =
   | { kind: 'open' }
@@ -17,8 +18,12 @@ export type Caller =
 const BEARER = /^Bearer\s+([\x21-\x7e]{1,512})$/i;
 
 export class Access {
-  /** Whether any created key is active; cached, refreshed by the `mule_keys_changed` NOTIFY. */
+  /**
+   * Whether a key was ever created; cached, refreshed by the `mule_keys_changed` NOTIFY until true (it cannot turn
+   * false again: keys are revoked, never deleted).
+   */
   private keysExist: Promise<boolean> | null = null;
+  private closed = false;
 
   constructor(
     private readonly pool: Pool,
@@ -27,15 +32,21 @@ export class Access {
 
   /** After a key was created or revoked (here or, by NOTIFY, on another replica). */
   keysChanged(): void {
-    this.keysExist = null;
+    if (!this.closed) this.keysExist = null;
   }
 
   async enabled(): Promise<boolean> {
     if (this.bootstrapHashes.size > 0) return true;
-    this.keysExist ??= anyActiveApiKey(this.pool).catch((error: unknown) => {
-      this.keysExist = null;
-      throw error;
-    });
+    this.keysExist ??= anyApiKeyEver(this.pool).then(
+      (exist) => {
+        this.closed ||= exist;
+        return exist;
+      },
+      (error: unknown) => {
+        this.keysExist = null;
+        throw error;
+      },
+    );
     return this.keysExist;
   }
 
@@ -73,15 +84,10 @@ export function callerOf(res: Response): Caller {
   return (res.locals['caller'] as Caller | undefined) ?? { kind: 'open' };
 }
 
-function patternMatches(pattern: string, target: string): boolean {
-  const regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`);
-  return regex.test(target);
-}
-
 /** Whether a key's scopes allow a model (or `wasm/<module>`). */
 export function scopesAllow(scopes: string[], target: string): boolean {
   const asSync = target.startsWith('async/') ? target.slice('async/'.length) : null;
-  return scopes.some((pattern) => patternMatches(pattern, target) || (asSync !== null && patternMatches(pattern, asSync)));
+  return scopes.some((pattern) => globMatches(pattern, target) || (asSync !== null && globMatches(pattern, asSync)));
 }
 
 export function allows(caller: Caller, target: string): boolean {
@@ -103,9 +109,10 @@ export function jobOwnerFilter(caller: Caller): string | undefined {
   return caller.kind === 'key' && !caller.admin ? (caller.id ?? '') : undefined;
 }
 
-export function requireJobAccess(caller: Caller, jobApiKeyId: string | null): void {
+/** Whether the caller may see a job: another key's job is answered exactly like a job that does not exist. */
+export function canSeeJob(caller: Caller, jobApiKeyId: string | null): boolean {
   const owner = jobOwnerFilter(caller);
-  if (owner !== undefined && owner !== jobApiKeyId) throw new MuleError('forbidden', 'this API key did not create this job');
+  return owner === undefined || owner === jobApiKeyId;
 }
 
 /** The key id a new job is recorded with. */

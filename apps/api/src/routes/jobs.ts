@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { formatJobId, JOB_STATUSES, MuleError, NAME_PATTERN, parseJobId, parseWith } from '@mule/core';
 import { cancelJob, CHANNELS, getJob, listJobs, notify } from '@mule/db';
-import { callerOf, jobOwnerFilter, requireJobAccess } from '../access.js';
+import { callerOf, canSeeJob, jobOwnerFilter } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 import { jobView } from '../job-view.js';
 
@@ -25,8 +25,8 @@ export function jobsRouter(ctx: ApiContext): Router {
 
   router.get('/v1/jobs/:id', async (req, res) => {
     const job = await getJob(ctx.prisma, jobUuid(req.params['id']!));
-    if (!job) throw new MuleError('not_found', `no job ${req.params['id']}`, { param: 'id' });
-    requireJobAccess(callerOf(res), job.apiKeyId);
+    // Another key's job is "no job" too: a 403 would tell that it exists.
+    if (!job || !canSeeJob(callerOf(res), job.apiKeyId)) throw new MuleError('not_found', `no job ${req.params['id']}`, { param: 'id' });
     res.json(jobView(job));
   });
 
@@ -44,8 +44,7 @@ export function jobsRouter(ctx: ApiContext): Router {
   router.post('/v1/jobs/:id/cancel', async (req, res) => {
     const id = jobUuid(req.params['id']!);
     const owner = await getJob(ctx.prisma, id);
-    if (!owner) throw new MuleError('not_found', `no job ${req.params['id']}`, { param: 'id' });
-    requireJobAccess(callerOf(res), owner.apiKeyId);
+    if (!owner || !canSeeJob(callerOf(res), owner.apiKeyId)) throw new MuleError('not_found', `no job ${req.params['id']}`, { param: 'id' });
     const before = await cancelJob(ctx.pool, id, { code: 'cancelled', message: 'the job was cancelled' });
     if (before === null) throw new MuleError('not_found', `no job ${req.params['id']}`, { param: 'id' });
     if (before !== 'queued' && before !== 'running') {

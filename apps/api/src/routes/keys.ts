@@ -1,16 +1,14 @@
-/** API keys (SPEC 8): POST /v1/keys (the key is shown once), GET /v1/keys, DELETE /v1/keys/{id}. Admin only. */
+/** API keys: POST /v1/keys (the key is shown once), GET /v1/keys, DELETE /v1/keys/{id}. Admin only. */
 import { Router } from 'express';
 import { z } from 'zod';
-import { MuleError, parseWith } from '@mule/core';
+import { MuleError, parseWith, SCOPE_PATTERN } from '@mule/core';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKeyRecord } from '@mule/db';
 import { callerOf, requireAdmin } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 
-const SCOPE = /^[a-z0-9*][a-z0-9._*/-]{0,200}$/;
-
 const createSchema = z.strictObject({
   name: z.string().min(1).max(100),
-  scopes: z.array(z.string().regex(SCOPE, 'a scope is a model pattern like workflow/x, workflow/summarize-* or agent/*')).max(100).default([]),
+  scopes: z.array(z.string().regex(SCOPE_PATTERN, 'a scope is a model pattern like workflow/x, workflow/summarize-* or agent/*')).max(100).default([]),
   rpm: z.int().min(1).max(1_000_000).nullable().optional(),
   admin: z.boolean().optional(),
 });
@@ -51,8 +49,11 @@ export function keysRouter(ctx: ApiContext): Router {
   router.delete('/v1/keys/:id', async (req, res) => {
     requireAdmin(callerOf(res));
     const id = String(req.params['id']).toLowerCase();
-    if (!UUID.test(id) || !(await revokeApiKey(ctx.pool, id))) {
-      throw new MuleError('not_found', `no active API key ${req.params['id']}`, { param: 'id' });
+    const outcome = UUID.test(id) ? await revokeApiKey(ctx.pool, id, ctx.config.MULE_API_KEYS.length > 0) : 'not_found';
+    if (outcome === 'not_found') throw new MuleError('not_found', `no active API key ${req.params['id']}`, { param: 'id' });
+    if (outcome === 'last_admin') {
+      // Keys are required for good once one existed: without an admin key nobody could manage them over the API.
+      throw new MuleError('conflict', 'this is the last active admin key: create another admin key first (or set MULE_API_KEYS)', { param: 'id' });
     }
     ctx.keysChanged();
     res.json({ id, object: 'api_key', deleted: true });

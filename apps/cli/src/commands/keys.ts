@@ -4,6 +4,7 @@
  * key is printed once; only its hash is stored.
  */
 import { parseArgs } from 'node:util';
+import { SCOPE_PATTERN } from '@mule/core';
 import { createApiKey, createPool } from '@mule/db';
 
 const USAGE = 'usage: mule keys create --name <name> [--scope <pattern>]... [--rpm <n>] [--admin]   (needs DATABASE_URL)';
@@ -31,7 +32,7 @@ export async function keysCommand(args: string[]): Promise<number> {
   }
   const rpm = values.rpm === undefined ? null : Number(values.rpm);
   const scopes = values.scope ?? [];
-  if (!values.name || (rpm !== null && (!Number.isInteger(rpm) || rpm < 1)) || scopes.some((s) => !/^[a-z0-9*][a-z0-9._*/-]{0,200}$/.test(s))) {
+  if (!values.name || (rpm !== null && (!Number.isInteger(rpm) || rpm < 1)) || scopes.some((s) => !SCOPE_PATTERN.test(s))) {
     console.error(USAGE);
     return 2;
   }
