@@ -1,12 +1,13 @@
 /**
  * `agent/<name>` (SPEC 5.1): the api runs the agent itself, with the whole conversation, and answers directly.
  * A run is bounded in calls by the agent's max_tool_calls and in time by MULE_SYNC_TIMEOUT_MS, the bound a
- * synchronous workflow call has (without it, only the provider client's 10-minute timeout per call would apply).
+ * synchronous workflow call has (without it, only the provider client's 10-minute timeout per call would apply),
+ * and in number by MULE_MAX_AGENT_CALLS (and MULE_MAX_STREAMS for a stream; capacity.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { isMuleError, MuleError } from '@mule/core';
-import { runAgent, type AgentRunRequest } from '@mule/agents';
+import { runAgent, type AgentRunRequest, type PreparedAgent } from '@mule/agents';
 import type { ApiContext } from './api-context.js';
 import type { ChatRequest } from './chat-request.js';
 import { chunker, completion } from './completion-format.js';
@@ -54,6 +55,24 @@ class CallBound {
 export async function runAgentCall(ctx: ApiContext, _req: Request, res: Response, request: ChatRequest, name: string): Promise<void> {
   const prepared = await ctx.agents.get(name);
   if (!prepared) throw new MuleError('model_not_found', `The model \`${request.model}\` does not exist`, { param: 'model' });
+  const releaseCall = ctx.capacity.agentCalls.take();
+  let releaseStream = () => {};
+  try {
+    if (request.stream) releaseStream = ctx.capacity.streams.take();
+    await callAgent(ctx, res, request, name, prepared);
+  } finally {
+    releaseStream();
+    releaseCall();
+  }
+}
+
+async function callAgent(
+  ctx: ApiContext,
+  res: Response,
+  request: ChatRequest,
+  name: string,
+  prepared: PreparedAgent,
+): Promise<void> {
   const bound = new CallBound(res, name, ctx.config.MULE_SYNC_TIMEOUT_MS);
   const id = `chatcmpl-${randomUUID()}`;
   const created = new Date();

@@ -4,6 +4,7 @@ import type { JobQueue, Listener, NotifyBatcher, Pool, PrismaClient } from '@mul
 import type { AgentDirectory } from '@mule/agents';
 import type { WasmRunner } from '@mule/wasm-runner';
 import type { JobWaiters } from './await-job.js';
+import type { Capacity } from './capacity.js';
 import type { ApiConfig } from './config.js';
 import type { Logger } from '@mule/observability';
 import type { Access } from './access.js';
@@ -23,6 +24,7 @@ export interface ApiContext {
   targets: SubmitTargets;
   /** Call after a definition change commits: drops caches here and, by NOTIFY, in other api processes. */
   definitionsChanged: () => void;
+  /** The sandbox; `run` holds a `wasm_runs` slot (capacity.ts). */
   wasm: WasmRunner;
   /** Module bytes by sha256 (the runner calls it on a compiled-cache miss). */
   loadModule: (sha256: string) => Promise<Uint8Array>;
@@ -30,6 +32,8 @@ export interface ApiContext {
   agents: AgentDirectory;
   metrics: { tokens(provider: string, model: string, usage: TokenUsage): void };
   access: Access;
+  /** The bounded queues (sync waiters, streams, wasm runs, agent calls): full means 429 overloaded. */
+  capacity: Capacity;
   /** True once SIGTERM/SIGINT arrived: new requests get 503. */
   isStopping: () => boolean;
   /** Call after an API key was created or revoked: here at once, elsewhere by NOTIFY. */

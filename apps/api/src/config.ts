@@ -17,6 +17,28 @@ const schema = z.object({
    * 5 s is nothing next to the ~5 ms each call costs anyway.
    */
   MULE_SYNC_RECHECK_MS: intVar(5_000, 100, 3600 * 1000),
+  /**
+   * Sync `workflow/…` calls waiting at once (429 `overloaded` above). Each holds a socket, a timer and its job id
+   * in the recheck query; 10000 is about 100 MB of sockets and buffers, and 2000 calls/s at the ~5 ms a call takes
+   * uses 10.
+   */
+  MULE_MAX_SYNC_WAITERS: intVar(10_000, 1, 1_000_000),
+  /**
+   * Open SSE streams, workflow and agent (429 `overloaded` above). Streams live for a whole job or agent run
+   * (minutes) and each keeps a timer: 1000 is far more than one api of 2 cores should hold open.
+   */
+  MULE_MAX_STREAMS: intVar(1_000, 1, 1_000_000),
+  /**
+   * Direct WASM runs (`POST /v1/wasm/execute`) waiting for a sandbox thread beyond the MULE_WASM_THREADS running
+   * (429 `overloaded` above). Each waiting run holds its input (up to MULE_MAX_BODY_BYTES): 64 bounds that to
+   * 64 MiB, and 64 runs of the usual ~1 ms wait 32 ms on 2 threads.
+   */
+  MULE_WASM_MAX_QUEUED: intVar(64, 0, 100_000),
+  /**
+   * `agent/…` calls the api runs at once (429 `overloaded` above). Each holds a provider request for seconds;
+   * 256 is more than providers' usual per-key concurrency, so the provider refuses before we do.
+   */
+  MULE_MAX_AGENT_CALLS: intVar(256, 1, 100_000),
   /** Largest JSON request body (413 above). */
   MULE_MAX_BODY_BYTES: intVar(1_048_576, 1024, 512 * 1024 * 1024),
   /** Largest module upload (413 above). */

@@ -3,12 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { decrypterFor, loadConfigOrExit } from '@mule/core';
 import { AgentDirectory, loadAdk } from '@mule/agents';
 import { agentCatalog, CHANNELS, countQueuedJobs, hashKey, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
-import { WasmRunner } from '@mule/wasm-runner';
 import type { ApiContext } from './api-context.js';
 import { Access } from './access.js';
 import { createApp } from './app.js';
 import { applyDefinitionFiles } from './apply-definition-files.js';
 import { JobWaiters } from './await-job.js';
+import { BoundedWasmRunner, createCapacity } from './capacity.js';
 import { loadApiConfig } from './config.js';
 import { SubmitTargets } from './submit-targets.js';
 import { createLogger, recordTokens, setQueueDepthReader } from '@mule/observability';
@@ -27,9 +27,10 @@ const queue = await JobQueue.start({
   onError: (error) => log.warn({ err: error.message }, 'queue error'),
 });
 const waiters = new JobWaiters(pool, log, config.MULE_SYNC_RECHECK_MS);
+const capacity = createCapacity(config);
 const access = new Access(pool, new Set(config.MULE_API_KEYS.map(hashKey)));
 const targets = new SubmitTargets(pool);
-const wasm = new WasmRunner({
+const wasm = new BoundedWasmRunner(capacity.wasmRuns, {
   threads: config.MULE_WASM_THREADS,
   maxMemoryMb: config.MULE_WASM_MAX_MEMORY_MB,
   maxModuleBytes: config.MULE_WASM_MAX_MODULE_MB * 1024 * 1024,
@@ -41,7 +42,7 @@ const agents = new AgentDirectory({
   env: process.env,
   envAllow: config.MULE_ENV_ALLOW,
   decrypt: decrypterFor(config.MULE_SECRET_KEY),
-  runModule: async (sha256, input, signal) => (await wasm.run({ sha256, loadBytes: loadModule, input, timeoutMs: 10_000, signal })).output,
+  runModule: async (sha256, input, signal) => (await wasm.runUnbounded({ sha256, loadBytes: loadModule, input, timeoutMs: 10_000, signal })).output,
 });
 const definitionsChangedElsewhere = () => {
   targets.clear();
@@ -98,6 +99,7 @@ const ctx: ApiContext = {
   agents,
   metrics: { tokens: recordTokens },
   access,
+  capacity,
   keysChanged,
   isStopping: () => stopping,
 };

@@ -1,7 +1,7 @@
 /**
  * `workflow/<name>` (SPEC 5.1): submit the job, wait for it by LISTEN/NOTIFY (await-job.ts), answer a chat
  * completion, or with `stream: true` an SSE stream that sends keep-alive comments while the job is queued or
- * running and then the content.
+ * running and then the content. A waiting call holds a `sync_waiters` slot, a stream a `streams` slot (capacity.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
@@ -37,6 +37,23 @@ function outcomeOf(result: Exclude<WaitResult, { kind: 'aborted' }>, publicId: s
 }
 
 export async function runWorkflowCall(
+  ctx: ApiContext,
+  res: Response,
+  request: ChatRequest,
+  workflow: string,
+  idempotencyKey: string | null,
+  apiKeyId: string | null,
+): Promise<void> {
+  // Refused before the job is written: a 429 means nothing happened, so the caller may simply try again.
+  const release = (request.stream ? ctx.capacity.streams : ctx.capacity.syncWaiters).take();
+  try {
+    await callWorkflow(ctx, res, request, workflow, idempotencyKey, apiKeyId);
+  } finally {
+    release();
+  }
+}
+
+async function callWorkflow(
   ctx: ApiContext,
   res: Response,
   request: ChatRequest,

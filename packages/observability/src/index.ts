@@ -1,2 +1,2 @@
 export { createLogger, type Logger } from './logger.js';
-export { enableWorkerMetrics, metrics, recordTokens, register, setQueueDepthReader } from './metrics.js';
+export { enableApiMetrics, enableWorkerMetrics, metrics, recordTokens, register, setQueueDepthReader } from './metrics.js';

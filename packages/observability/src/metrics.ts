@@ -66,7 +66,25 @@ export const metrics = {
     labelNames: ['route'],
     buckets: SECONDS_BUCKETS,
   }),
+  // Api-only metrics start unregistered (a worker would export them as a constant 0); see enableApiMetrics.
+  overloaded: new Counter({
+    name: 'mule_api_overloaded_total',
+    help: 'Requests refused with 429 overloaded because a bounded api queue was full, by queue',
+    labelNames: ['queue'],
+    registers: [],
+  }),
+  inFlight: new Gauge({
+    name: 'mule_api_in_flight',
+    help: 'What each bounded api queue holds now (sync waiters, streams, wasm runs, agent calls)',
+    labelNames: ['queue'],
+    registers: [],
+    collect() {
+      for (const [queue, count] of Object.entries(inFlightReader?.() ?? {})) this.set({ queue }, count);
+    },
+  }),
 };
+
+let inFlightReader: (() => Record<string, number>) | null = null;
 
 let queueDepthReader: (() => Promise<number>) | null = null;
 let queueDepthReadAt = 0;
@@ -81,6 +99,17 @@ export function enableWorkerMetrics(): void {
   for (const [name, metric] of [
     ['mule_worker_busy_slots', metrics.busySlots],
     ['mule_worker_slots', metrics.slots],
+  ] as const) {
+    if (!register.getSingleMetric(name)) register.registerMetric(metric);
+  }
+}
+
+/** Registers the metrics only an api has; `readInFlight` gives what each bounded queue holds at scrape time. */
+export function enableApiMetrics(readInFlight: () => Record<string, number>): void {
+  inFlightReader = readInFlight;
+  for (const [name, metric] of [
+    ['mule_api_overloaded_total', metrics.overloaded],
+    ['mule_api_in_flight', metrics.inFlight],
   ] as const) {
     if (!register.getSingleMetric(name)) register.registerMetric(metric);
   }
