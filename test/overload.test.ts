@@ -5,7 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import pg from 'pg';
+import { randomBytes } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { startFakeProvider } from './support/fake-provider.js';
 import { http, putModule, putWorkflow, testModule, waitFor, type HttpResult } from './support/fixtures.js';
 import { startApi, startWorker, stopAllProcesses, type MuleProcess } from './support/processes.js';
 
@@ -114,4 +116,42 @@ describe('workflow/<name>', () => {
     expect(await overloadedCount(api, 'streams')).toBe(1);
     await api.stop();
   }, 120_000);
+});
+
+describe('agent/<name>', () => {
+  test('agent calls in the api are bounded', async () => {
+    const fake = await startFakeProvider();
+    try {
+      const api = await startApi(db.url, { MULE_MAX_AGENT_CALLS: '1', MULE_SECRET_KEY: randomBytes(32).toString('hex') });
+      expect((await http(api.url, 'PUT', '/v1/providers/fake', { type: 'openai', base_url: fake.url, api_key: 'sk-overload-test' })).status).toBe(201);
+      expect((await http(api.url, 'PUT', '/v1/agents/helper', { provider: 'fake', model: 'fake-model' })).status).toBe(201);
+      const ask = () => http(api.url, 'POST', '/v1/chat/completions', { model: 'agent/helper', messages: [{ role: 'user', content: 'hi' }] });
+      // The first call holds the only slot while its provider request hangs.
+      fake.script({ hang: true });
+      const gone = new AbortController();
+      const first = fetch(`${api.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'agent/helper', messages: [{ role: 'user', content: 'hang' }] }),
+        signal: gone.signal,
+      }).catch(() => null);
+      await fake.waitFor((requests) => requests.length === 1, 10_000);
+      expectOverloaded(await ask());
+      expect(fake.requests).toHaveLength(1);
+
+      // The caller goes away: its run is aborted and the slot comes back.
+      gone.abort();
+      await first;
+      fake.script({ text: 'bonjour' });
+      const answer = await waitFor(async () => {
+        const next = await ask();
+        return next.status === 429 ? null : next;
+      }, 10_000, 'the slot to come back');
+      expect([answer.status, answer.body.choices?.[0].message.content]).toEqual([200, 'bonjour']);
+      expect(await overloadedCount(api, 'agent_calls')).toBeGreaterThanOrEqual(1);
+      await api.stop();
+    } finally {
+      await fake.close();
+    }
+  }, 60_000);
 });
