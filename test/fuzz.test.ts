@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startFakeProvider, type FakeProvider } from './support/fake-provider.js';
-import { http as request, putModule, putWorkflow, testModule } from './support/fixtures.js';
+import { http as request, putModule, putWorkflow, testModule, waitFor } from './support/fixtures.js';
 import { startApi, startWorker, stopAllProcesses, type MuleProcess } from './support/processes.js';
 
 const SEED = 20261126;
@@ -54,7 +54,7 @@ afterAll(async () => {
 async function snapshot(): Promise<string> {
   const { rows } = await pool.query(`
     SELECT (SELECT count(*) FROM jobs) AS jobs, (SELECT count(*) FROM job_steps) AS steps,
-           (SELECT count(*) FROM api_keys) AS keys,
+           (SELECT count(*) FROM api_keys) AS keys, (SELECT count(*) FROM api_keys WHERE revoked_at IS NULL) AS active_keys,
            (SELECT md5(string_agg(name || spec::text, ',' ORDER BY name)) FROM providers) AS providers,
            (SELECT md5(string_agg(name || spec::text, ',' ORDER BY name)) FROM agents) AS agents,
            (SELECT md5(string_agg(name || sha256 || spec::text, ',' ORDER BY name)) FROM wasm_modules) AS modules,
@@ -131,6 +131,7 @@ function generator(random: () => number) {
   const routes: (() => RawRequest)[] = [
     // chat completions: wrong types, unknown models, broken JSON, wrong content types, huge and deep bodies
     () => ({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(mutate(validChat(), ['model', 'messages'], badChatOptions))) }),
+    () => ({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ ...validChat(), model: `${pick(['workflow/', 'async/workflow/', 'agent/'])}${'a'.repeat(40 + int(23))}` })) }),
     () => ({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ ...validChat(), model: pick(['workflow/none', 'agent/none', 'async/workflow/', 'workflow/', '../etc/passwd', 'gpt-4', '']) })) }),
     () => ({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': pick(['text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded']) }, body: Buffer.from(JSON.stringify(validChat())) }),
     () => ({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(validChat()).slice(0, int(40))) }),
@@ -145,6 +146,7 @@ function generator(random: () => number) {
     () => ({ method: 'PUT', path: `/v1/wasm/modules/${pick(['good-bytes', 'echo2'])}`, headers: { 'content-type': pick(['application/wasm', 'application/octet-stream']) }, body: Buffer.from(Array.from({ length: 1 + int(4096) }, () => int(256))) }),
     () => ({ method: 'PUT', path: `/v1/wasm/modules/fz${int(100)}`, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ wasm_base64: pick(['', '!!!', 'AGFzbQ', Buffer.from('not wasm at all').toString('base64'), 123]) })) }),
     () => ({ method: 'PUT', path: `/v1/wasm/modules/fz${int(100)}?tool=${pick(['{', '[1]', '%7B%22x%22'])}&colour=blue`, headers: { 'content-type': 'application/wasm' }, body: Buffer.from([0, 97, 115, 109, 1, 0, 0, 0]) }),
+    () => ({ method: 'PUT', path: `/v1/wasm/modules/fz${int(100)}`, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ wasm_base64: 'AGFzbQEAAAA=', ...pick([{ description: pick(['\u0000', 'a\ud800']) }, { tool: { description: pick(['\u0000', '\udc00x']) } }]) })) }),
     () => ({ method: 'PUT', path: `/v1/wasm/modules/fz${int(100)}?${pick(['description=%00', 'tool=%7B%22description%22%3A%22%5Cu0000%22%7D', 'description=a%00b'])}`, headers: { 'content-type': 'application/wasm' }, body: Buffer.from([0, 97, 115, 109, 1, 0, 0, 0]) }),
     () => ({ method: 'GET', path: `/v1/jobs?${pick(['workflow=a%00', 'after=job-%00', 'status=%00'])}`, headers: {} }),
     () => ({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ model: pick(['workflow/good\u0000', 'agent/\u0000', 'async/workflow/go\u0000od']), messages: [{ role: 'user', content: pick(['\u0000', '\ud800', 'x\udc00', 'ok']) }] })) }),
@@ -164,23 +166,28 @@ function generator(random: () => number) {
   return () => pick(routes)();
 }
 
-test(`${REQUESTS} malformed requests: no 5xx, no process exit, nothing changed`, async () => {
-  const before = await snapshot();
-  const next = generator(prng(SEED));
+/** Sends `count` requests from `next`, 8 at a time; answers the statuses seen and the requests that failed (5xx, no answer). */
+async function fuzz(count: number, next: () => RawRequest): Promise<{ statuses: Map<number, number>; failures: string[] }> {
   const statuses = new Map<number, number>();
   const failures: string[] = [];
   let sent = 0;
   await Promise.all(
     Array.from({ length: 8 }, async () => {
-      while (sent < REQUESTS) {
+      while (sent < count) {
         sent++;
         const raw = next();
         const status = await send(raw);
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
-        if (status >= 500 || status < 100) failures.push(`${raw.method} ${raw.path.slice(0, 80)} -> ${status}`);
+        if (status >= 500 || status < 100) failures.push(`${raw.method} ${raw.path.slice(0, 80)} ${raw.headers['authorization']?.slice(0, 20) ?? ''} -> ${status}`);
       }
     }),
   );
+  return { statuses, failures };
+}
+
+test(`${REQUESTS} malformed requests: no 5xx, no process exit, nothing changed`, async () => {
+  const before = await snapshot();
+  const { statuses, failures } = await fuzz(REQUESTS, generator(prng(SEED)));
   expect(failures).toEqual([]);
   expect([...statuses.keys()].every((s) => s >= 200 && s < 500)).toBe(true);
   expect(statuses.get(400)).toBeGreaterThan(REQUESTS / 4);
@@ -224,3 +231,54 @@ test('streaming clients that hang up mid-stream break nothing', async () => {
   const serverErrors = api.logs.filter((line) => /"status":5\d\d/.test(line) || /"level":50/.test(line));
   expect(serverErrors).toEqual([]);
 }, 120_000);
+
+// Last: from here on keys are required (they stay required for good once one existed).
+test(`${REQUESTS} malformed requests with keys on — missing, malformed, unknown, revoked, non-admin and admin keys: no 5xx, no exit, nothing changed`, async () => {
+  const create = async (body: unknown, admin?: string) => {
+    const created = await request(api.url, 'POST', '/v1/keys', body, admin ? { authorization: `Bearer ${admin}` } : {});
+    expect(created.status).toBe(201);
+    return created.body as { id: string; key: string };
+  };
+  const admin = await create({ name: 'fuzz-admin', admin: true });
+  // A scope a regex would backtrack on for ever against the long models the generator sends.
+  const scoped = await create({ name: 'fuzz-scoped', scopes: ['workflow/good', 'wasm/echo', `workflow/${'a*'.repeat(40)}b`], rpm: 1_000_000 }, admin.key);
+  const revoked = await create({ name: 'fuzz-revoked', scopes: ['*'], admin: false }, admin.key);
+  expect((await request(api.url, 'DELETE', `/v1/keys/${revoked.id}`, undefined, { authorization: `Bearer ${admin.key}` })).status).toBe(200);
+  await waitFor(async () => (await request(api.url, 'GET', '/v1/models')).status === 401, 5000, 'keys to be required');
+
+  const before = await snapshot();
+  const random = prng(SEED + 2);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const authorizations = [
+    undefined,
+    'Bearer',
+    'Bearer ',
+    'Basic Zm9vOmJhcg==',
+    `Bearer ${'x'.repeat(600)}`,
+    `Bearer mule_${'A'.repeat(43)}`,
+    `Bearer ${revoked.key}`,
+    `Bearer ${admin.key}x`,
+    `Bearer ${admin.key.slice(0, -1)}`,
+    `Bearer ${scoped.key}`,
+    `Bearer ${scoped.key}`,
+    `bearer ${admin.key}`,
+    `Bearer ${admin.key}`,
+    `Bearer ${admin.key}`,
+  ];
+  const malformed = generator(random);
+  const { statuses, failures } = await fuzz(REQUESTS, () => {
+    const raw = malformed();
+    const authorization = pick(authorizations);
+    return { ...raw, headers: { ...(authorization === undefined ? {} : { authorization }), ...raw.headers } };
+  });
+  expect(failures).toEqual([]);
+  expect([...statuses.keys()].every((s) => s >= 200 && s < 500)).toBe(true);
+  // Every kind of caller was met: refused ones (401), non-admin ones (403) and admins reaching validation (400).
+  expect(statuses.get(401)).toBeGreaterThan(REQUESTS / 4);
+  expect(statuses.get(403)).toBeGreaterThan(0);
+  expect(statuses.get(400)).toBeGreaterThan(REQUESTS / 10);
+  expect(api.child.exitCode).toBeNull();
+  expect(worker.child.exitCode).toBeNull();
+  expect(await snapshot()).toBe(before);
+  expect((await request(api.url, 'GET', '/v1/models', undefined, { authorization: `Bearer ${admin.key}` })).status).toBe(200);
+}, 240_000);
