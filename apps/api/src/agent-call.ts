@@ -1,5 +1,5 @@
 /**
- * `agent/<name>` (SPEC 5.1): the api runs the agent itself, with the whole conversation, and answers directly.
+ * `agent/<name>`: the api runs the agent itself, with the whole conversation, and answers directly.
  * A run is bounded in calls by the agent's max_tool_calls and in time by MULE_SYNC_TIMEOUT_MS, the bound a
  * synchronous workflow call has (without it, only the provider client's 10-minute timeout per call would apply),
  * and in number by MULE_MAX_AGENT_CALLS (and MULE_MAX_STREAMS for a stream; capacity.ts).

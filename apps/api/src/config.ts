@@ -1,4 +1,4 @@
-/** The api's configuration (SPEC 3), parsed once at start; nothing else reads process.env. */
+/** The api's configuration, parsed once at start; nothing else reads process.env. */
 import { z } from 'zod';
 import { boolVar, envAllowVar, intVar, logLevelVar, parseConfig, postgresUrlVar, secretKeyVar } from '@mule/core';
 
@@ -55,7 +55,7 @@ const schema = z.object({
   MULE_SECRET_KEY: secretKeyVar,
   /** Globs of the environment variables a definition may name (api_key_env, base_url_env); see core's env-allow.ts. */
   MULE_ENV_ALLOW: envAllowVar,
-  /** Bootstrap admin API keys, comma-separated (at least 16 characters each). Unset: see SPEC 8. */
+  /** Bootstrap admin API keys, comma-separated (at least 16 characters each). Unset: see access.ts. */
   MULE_API_KEYS: z
     .string()
     .optional()

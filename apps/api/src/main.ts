@@ -1,4 +1,4 @@
-/** The api process: HTTP only (SPEC 1). It writes jobs and waits for them; it never runs workflow steps. */
+/** The api process: HTTP only. It writes jobs and waits for them; it never runs workflow steps. */
 import type { AddressInfo } from 'node:net';
 import { decrypterFor, loadConfigOrExit } from '@mule/core';
 import { AgentDirectory, loadAdk } from '@mule/agents';

@@ -1,6 +1,6 @@
 /**
  * A Server-Sent Events answer. It can start lazily (at the first event), so an error that happens before any
- * output is still a plain HTTP error; a keep-alive comment every 15 s (SPEC 5.1) starts it if nothing else has.
+ * output is still a plain HTTP error; a keep-alive comment every 15 s starts it if nothing else has.
  */
 import type { Response } from 'express';
 import { errorResponse } from './http-errors.js';
@@ -46,7 +46,7 @@ export class SseStream {
     this.res.write(`data: ${JSON.stringify(event)}\n\n`);
   }
 
-  /** An error after the stream started: sent as an event, then [DONE] (SPEC 5.1). */
+  /** An error after the stream started: sent as an event, then [DONE]. */
   error(error: unknown): void {
     this.data(errorResponse(error).body);
     this.done();

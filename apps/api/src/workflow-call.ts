@@ -1,5 +1,5 @@
 /**
- * `workflow/<name>` (SPEC 5.1): submit the job, wait for it by LISTEN/NOTIFY (await-job.ts), answer a chat
+ * `workflow/<name>`: submit the job, wait for it by LISTEN/NOTIFY (await-job.ts), answer a chat
  * completion, or with `stream: true` an SSE stream that sends keep-alive comments while the job is queued or
  * running and then the content. A waiting call holds a `sync_waiters` slot, a stream a `streams` slot (capacity.ts).
  */

@@ -1,4 +1,4 @@
-/** POST /v1/chat/completions (SPEC 5.1): workflow/…, async/workflow/… and agent/…. */
+/** POST /v1/chat/completions: workflow/…, async/workflow/… and agent/…. */
 import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
 import { formatJobId } from '@mule/core';
