@@ -7,6 +7,23 @@
 import { createHash } from 'node:crypto';
 import { MuleError } from '@mule/core';
 import { formatBytes, MAX_TABLE_ELEMENTS, memoryCapPages, resolveLimits, type WasmLimits } from './limits.js';
+import {
+  checkCode,
+  checkData,
+  checkDataCount,
+  checkElements,
+  checkExportCount,
+  checkFunctions,
+  checkGlobals,
+  checkImportCount,
+  checkTableCount,
+  checkTableTotals,
+  checkTags,
+  checkTypeCount,
+  checkTypeValues,
+  reject,
+} from './structure-checks.js';
+import { maxDataBytes } from './structure-limits.js';
 import { WASI_FUNCTIONS, WASI_MEMORYLESS, WASI_MODULE, WASI_NO_RESULT } from './wasi-abi.js';
 import {
   BinaryFormatError,
@@ -59,10 +76,6 @@ export function prepareModule(bytes: Uint8Array, limits: WasmLimits): Uint8Array
   }
 }
 
-function reject(reason: string): never {
-  throw new MuleError('wasm_rejected', `The module was refused: ${reason}.`);
-}
-
 interface FuncType {
   params: string[];
   results: string[];
@@ -84,8 +97,29 @@ function checkAndRewrite(bytes: Uint8Array, limits: WasmLimits): Uint8Array {
       case SectionId.import:
         imported = checkImports(reader, types);
         break;
+      case SectionId.function:
+        checkFunctions(reader, imported.length);
+        continue; // the type indexes are left to V8
       case SectionId.table:
         replacements.set(section.start, capTables(reader));
+        break;
+      case SectionId.global:
+        checkGlobals(reader);
+        continue; // the globals themselves are left to V8
+      case SectionId.tag:
+        checkTags(reader);
+        continue;
+      case SectionId.element:
+        checkElements(reader);
+        break;
+      case SectionId.dataCount:
+        checkDataCount(reader);
+        break;
+      case SectionId.code:
+        checkCode(reader);
+        break;
+      case SectionId.data:
+        checkData(reader, maxDataBytes(limits));
         break;
       case SectionId.memory: {
         const { count, content } = capMemories(reader, memoryCapPages(limits), limits.maxMemoryMb);
@@ -118,9 +152,12 @@ function checkAndRewrite(bytes: Uint8Array, limits: WasmLimits): Uint8Array {
  */
 function readFuncTypes(reader: ByteReader): FuncType[] {
   const count = reader.u32();
+  checkTypeCount(count);
   const types: FuncType[] = [];
+  let values = 0;
   const valueTypes = (): string[] => {
     const n = reader.u32();
+    checkTypeValues((values += n));
     const list: string[] = [];
     for (let i = 0; i < n; i++) {
       const name = VALUE_TYPES[reader.byte()];
@@ -141,6 +178,7 @@ const IMPORT_KINDS = ['function', 'table', 'memory', 'global', 'tag'];
 
 function checkImports(reader: ByteReader, types: readonly FuncType[]): string[] {
   const count = reader.u32();
+  checkImportCount(count);
   const names: string[] = [];
   for (let i = 0; i < count; i++) {
     const module = reader.name();
@@ -195,6 +233,7 @@ function limitsBytes(min: number, max: number): number[] {
 
 function capMemories(reader: ByteReader, capPages: number, capMb: number): { count: number; content: Uint8Array } {
   const count = reader.u32();
+  if (count > 1) reject(`it defines ${count} memories; one is allowed`);
   const content = [...encodeU32(count)];
   for (let i = 0; i < count; i++) {
     const { min, max } = readLimits(reader, 'memory');
@@ -208,7 +247,10 @@ function capMemories(reader: ByteReader, capPages: number, capMb: number): { cou
 
 function capTables(reader: ByteReader): Uint8Array {
   const count = reader.u32();
+  checkTableCount(count);
   const content = [...encodeU32(count)];
+  let minimums = 0;
+  let maximums = 0;
   for (let i = 0; i < count; i++) {
     const refType = reader.byte();
     if (refType === 0x40) reject('it declares a table with an initializer expression, which is not supported');
@@ -217,14 +259,19 @@ function capTables(reader: ByteReader): Uint8Array {
     if (min > MAX_TABLE_ELEMENTS) {
       reject(`it declares a table of ${min} elements; the limit is ${MAX_TABLE_ELEMENTS}`);
     }
-    content.push(refType, ...limitsBytes(min, Math.min(max ?? MAX_TABLE_ELEMENTS, MAX_TABLE_ELEMENTS)));
+    const capped = Math.min(max ?? MAX_TABLE_ELEMENTS, MAX_TABLE_ELEMENTS);
+    minimums += min;
+    maximums += Math.max(min, capped); // a maximum under the minimum is left to V8's validation
+    content.push(refType, ...limitsBytes(min, capped));
   }
+  checkTableTotals(minimums, maximums);
   return encodeSection(SectionId.table, content);
 }
 
 /** Export name -> export kind (0 function, 1 table, 2 memory, 3 global, 4 tag). */
 function readExports(reader: ByteReader): Map<string, number> {
   const count = reader.u32();
+  checkExportCount(count);
   const exports = new Map<string, number>();
   for (let i = 0; i < count; i++) {
     const name = reader.name();

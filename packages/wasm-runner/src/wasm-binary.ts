@@ -140,9 +140,16 @@ export const SectionId = {
   custom: 0,
   type: 1,
   import: 2,
+  function: 3,
   table: 4,
   memory: 5,
+  global: 6,
   export: 7,
+  element: 9,
+  code: 10,
+  data: 11,
+  dataCount: 12,
+  tag: 13,
 } as const;
 
 /** Value type bytes of the core format. */
