@@ -2,7 +2,8 @@
  * A fixed number of pre-started sandbox threads. A thread costs ~37 ms and ~8 MiB to start (FACTS.md), so threads
  * are reused from run to run; a run waits in a FIFO queue while all are busy. The deadline is enforced here, from
  * the main thread: wasm cannot be interrupted from inside its own thread, so on expiry (or abort) the thread is
- * terminated, which stops even a loop in a start function within ~10 ms, and a new one is started in its place.
+ * terminated, which stops even a loop in a start function within ~10 ms, and a new one is started in its place
+ * once it has exited.
  * Other runs, on other threads, never notice.
  */
 import { Worker } from 'node:worker_threads';
@@ -48,6 +49,8 @@ export class ThreadPool {
   private readonly slots = new Set<Slot>();
   private readonly queue: Job[] = [];
   private readonly readyWaiters: Array<{ resolve: () => void; reject: (error: MuleError) => void }> = [];
+  /** Threads stopped by a deadline or an abort that have not exited yet; each has its replacement to come. */
+  private readonly exiting = new Set<Promise<void>>();
   private restartTimer: NodeJS.Timeout | null = null;
   private pendingRestarts = 0;
   private nextId = 1;
@@ -132,7 +135,7 @@ export class ThreadPool {
     this.slots.clear();
     if (this.restartTimer) clearTimeout(this.restartTimer);
     for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
-    await Promise.all(exits);
+    await Promise.all([...exits, ...this.exiting]);
   }
 
   private spawn(): void {
@@ -216,10 +219,27 @@ export class ThreadPool {
       slot.gone = true;
       slot.job = null;
       this.slots.delete(slot);
-      void slot.worker.terminate();
-      if (!this.closed) this.spawn();
+      this.replaceOnExit(slot);
     }
     this.fail(job, error);
+  }
+
+  /**
+   * Terminates a thread and starts its replacement once it has exited. terminate() stops wasm code, but not an
+   * instantiation or compilation in progress inside V8: a thread stopped at its deadline while instantiating
+   * 1000 tables went on allocating (~100 MB/s, past 1 GB) after the run had failed. Waiting for the exit keeps
+   * the threads alive at any time to the pool's size, so what they hold stays bounded by the admission caps.
+   */
+  private replaceOnExit(slot: Slot): void {
+    const exited = slot.worker.terminate().then(
+      () => undefined,
+      () => undefined,
+    );
+    this.exiting.add(exited);
+    void exited.then(() => {
+      this.exiting.delete(exited);
+      if (!this.closed) this.spawn();
+    });
   }
 
   private fail(job: Job, error: MuleError): void {
