@@ -4,14 +4,15 @@
  * application/wasm upload to a real api. The AssemblyScript example always runs; Rust and C need their
  * toolchains (.ci/run installs Debian's, and sets MULE_TEST_REQUIRE_TOOLCHAINS=1 so that CI cannot skip them).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { http, putModule } from './support/fixtures.js';
 import { runCli } from './support/mule-cli.js';
-import { startApi, stopAllProcesses, type MuleProcess } from './support/processes.js';
+import { REPO_ROOT, startApi, stopAllProcesses, type MuleProcess } from './support/processes.js';
 import { buildC, buildRust, findC, findRust, RECIPES } from './support/wasm-toolchains.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'mule-recipes-'));
@@ -115,3 +116,29 @@ for (const recipe of recipes) {
     });
   });
 }
+
+describe('docs/wasm-modules.md', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'wasm-modules.md'), 'utf8');
+
+  test('quotes the Rust and C recipes\' files as they are', () => {
+    for (const file of ['rust-uppercase/Cargo.toml', 'rust-uppercase/src/main.rs', 'rust-uppercase/debian-registry.toml', 'c-uppercase/uppercase.c']) {
+      expect(doc).toContain(`\n${readFileSync(join(RECIPES, file), 'utf8')}\`\`\`\n`);
+    }
+  });
+
+  test('its minimal AssemblyScript module builds with the asc command it gives, and runs', async () => {
+    const source = /A minimal module declares[^]*?```ts\n([^]*?)```/.exec(doc)?.[1];
+    const command = /\nnpx (asc index\.ts [^\n]*)\n/.exec(doc)?.[1];
+    expect(source).toBeDefined();
+    expect(command).toBeDefined();
+    const build = mkdtempSync(join(folder, 'assemblyscript-'));
+    writeFileSync(join(build, 'index.ts'), source!);
+    const asc = join(REPO_ROOT, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
+    const compiled = spawnSync(process.execPath, [asc, ...command!.split(' ').slice(1)], { cwd: build, encoding: 'utf8' });
+    expect(compiled.stderr).toBe('');
+    expect(compiled.status).toBe(0);
+    const result = await runCli(['wasm', 'run', join(build, 'module.wasm')]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('{"hello":"world"}\n');
+  });
+});
