@@ -46,25 +46,25 @@ function command(extra: Section[], body = emptyBody): Uint8Array {
 }
 const table = (min: number, max?: number) => (max === undefined ? [0x70, 0, ...u32(min)] : [0x70, 1, ...u32(min), ...u32(max)]);
 const v128Global = [0x7b, 0, 0xfd, 12, ...new Array<number>(16).fill(0), END];
-const fdWrite = new TextEncoder().encode('fd_write');
+const procExit = new TextEncoder().encode('proc_exit');
 const wasiModule = new TextEncoder().encode('wasi_snapshot_preview1');
 
 const hostile: Array<[what: string, bytes: () => Uint8Array, message: RegExp]> = [
-  ['70,000 tables', () => command([[4, repeat(70_000, () => table(0))]]), /declares 70000 tables; the limit is 100\b/],
+  ['70,000 tables of 100,000 elements', () => command([[4, repeat(70_000, () => table(100_000))]]), /declares 70000 tables; the limit is 100\b/],
   ['100 tables of 100,000 elements', () => command([[4, repeat(100, () => table(100_000))]]), /needs 10000000 table elements at start over all its tables; the limit is 1000000/],
   ['20 tables that may grow to 100,000', () => command([[4, repeat(20, () => table(1))]]), /can grow to 2000000 table elements .*the limit is 1000000/],
-  ['100,000 v128 globals', () => command([[6, repeat(100_000, () => v128Global)]]), /declares 100000 globals; the limit is 10000\b/],
+  ['900,000 v128 globals', () => command([[6, repeat(900_000, () => v128Global)]]), /declares 900000 globals; the limit is 10000\b/],
   ['20,000 element segments', () => command([[9, repeat(20_000, () => [1, 0, 1, 0])]]), /declares 20000 element segments; the limit is 10000\b/],
   ['5M elements in one segment', () => command([[9, [1, 1, 0, ...repeat(5_000_000, () => [0])]]]), /hold at least 5000000 elements; the limit is 1000000/],
   ['200,000 data segments', () => command([[5, [1, 0, 1]], [12, u32(200_000)], [11, repeat(200_000, () => [1, 0])]]), /declares 200000 data segments; the limit is 100000\b/],
   ['1M functions', () => wasm([voidType, functions(1_000_000), exportStart, code(Array.from({ length: 1_000_000 }, () => emptyBody))]), /declares 1000000 functions \(imported and defined\); the limit is 200000/],
   ['a function of 4 billion locals', () => command([], [1, ...u32(4_000_000_000), 0x7f, END]), /function 0 declares 4000000000 locals; the limit is 50000\b/],
-  ['10,000 functions of 50,000 locals', () => wasm([voidType, functions(10_000), exportStart, code(Array.from({ length: 10_000 }, () => [1, ...u32(50_000), 0x7f, END]))]), /declares 500000000 locals over all its functions; the limit is 10000000/],
+  ['100,000 functions of 50,000 locals', () => wasm([voidType, functions(100_000), exportStart, code(Array.from({ length: 100_000 }, () => [1, ...u32(50_000), 0x7f, END]))]), /declares 5000000000 locals over all its functions; the limit is 10000000/],
   ['1M nested blocks', () => command([], [0, ...new Array<number>(1_000_000).fill(0).flatMap(() => [0x02, 0x40]), ...new Array<number>(1_000_001).fill(END)]), /function 0 has a body of 2\.9 MiB; the limit is 512 KiB/],
-  ['20,000 distinct function types', () => wasm([[1, repeat(20_000, (i) => [0x60, ...u32(16), ...Array.from({ length: 16 }, (_, j) => 0x7c + (((i >> j) & 1) * 3)), 0])], functions(1), exportStart, code([emptyBody])]), /declares 20000 function types; the limit is 10000\b/],
+  ['50,000 distinct function types', () => wasm([[1, repeat(50_000, (i) => [0x60, ...u32(100), ...Array.from({ length: 100 }, (_, j) => (j < 16 ? 0x7c + ((i >> j) & 1) * 3 : 0x7f)), 0])], functions(1), exportStart, code([emptyBody])]), /declares 50000 function types; the limit is 10000\b/],
   ['2,000 types of 100 params', () => wasm([[1, repeat(2_000, () => [0x60, ...u32(100), ...new Array<number>(100).fill(0x7f), 0])], functions(1), exportStart, code([emptyBody])]), /at least 100100 params and results .*the limit is 100000/],
-  ['2,000 WASI imports', () => wasm([[1, repeat(1, () => [0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f])], [2, repeat(2_000, () => [...u32(wasiModule.length), ...wasiModule, ...u32(fdWrite.length), ...fdWrite, 0, 0])]]), /declares 2000 imports; the limit is 1000\b/],
-  ['20,000 exports', () => wasm([voidType, functions(1), [7, repeat(20_000, (i) => { const name = new TextEncoder().encode(`_start${i}`); return [...u32(name.length), ...name, 0, 0]; })], code([emptyBody])]), /declares 20000 exports; the limit is 10000\b/],
+  ['2,000 WASI imports', () => wasm([[1, [2, 0x60, 1, 0x7f, 0, 0x60, 0, 0]], [2, repeat(2_000, () => [...u32(wasiModule.length), ...wasiModule, ...u32(procExit.length), ...procExit, 0, 0])], [3, [1, 1]], [7, [...u32(1), ...u32(6), ...new TextEncoder().encode('_start'), 0, ...u32(2_000)]], code([emptyBody])]), /declares 2000 imports; the limit is 1000\b/],
+  ['20,000 exports', () => wasm([voidType, functions(1), [7, repeat(20_000, (i) => { const name = new TextEncoder().encode(i === 0 ? '_start' : `f${i}`); return [...u32(name.length), ...name, 0, 0]; })], code([emptyBody])]), /declares 20000 exports; the limit is 10000\b/],
   ['100,000 exception tags', () => command([[13, repeat(100_000, () => [0, 0])]]), /declares 100000 exception tags; the limit is 1000\b/],
   ['4 billion memories', () => command([[5, [...u32(4_000_000_000), 0, 1]]]), /defines 4000000000 memories; one is allowed/],
 ];
