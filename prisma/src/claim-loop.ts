@@ -3,21 +3,33 @@
  * - fetches as many jobs as there are free slots, and fetches again at once while the last fetch came back full
  *   or a wake-up arrived meanwhile; otherwise sleeps until `wake()` or the backstop timer;
  * - completes finished jobs in batches (one statement in flight; what finishes meanwhile rides on the next);
- * - heartbeats every running job in one statement per interval, and aborts jobs whose claim was lost;
+ * - heartbeats every running job in one statement per interval, and aborts jobs whose claim was lost, or whose
+ *   heartbeat has not succeeded for long enough that another worker could soon take the job over;
  * - on stop, waits out a grace period, then aborts what still runs and fails it back for a retry elsewhere.
+ *
+ * Every complete / fail / touch names the attempt it was fetched as (`{id, retryCount}`), so a worker whose claim
+ * lapsed cannot settle or keep alive the attempt another worker holds now.
  */
 export interface QueueJob {
   jobId: string;
   /** 0 on the first claim; +1 each time the job is claimed again (after a crash or a lost lease). */
   retryCount: number;
-  /** Aborted when the claim is lost (heartbeat refused) or the worker stops past its grace period. */
+  /** Aborted when the claim is lost (heartbeat refused or overdue) or the worker stops past its grace period. */
   signal: AbortSignal;
+}
+
+/** One fetched attempt of a queue entry: what pg-boss fences complete / fail / touch on. */
+export interface QueueAttempt {
+  id: string;
+  retryCount: number;
 }
 
 interface Claimed {
   queueId: string;
   jobId: string;
   retryCount: number;
+  /** The entry's heartbeat window (set by the api that sent it): silent this long, the claim can be taken. */
+  heartbeatSeconds: number;
 }
 
 export interface ClaimLoopOptions {
@@ -25,24 +37,52 @@ export interface ClaimLoopOptions {
   backstopMs: number;
   heartbeatMs: number;
   fetch(count: number): Promise<Claimed[]>;
-  complete(queueIds: string[]): Promise<void>;
-  fail(queueIds: string[], reason: string): Promise<void>;
+  complete(attempts: QueueAttempt[]): Promise<void>;
+  fail(attempts: QueueAttempt[], reason: string): Promise<void>;
   /** Refreshes the claims; returns the ids whose claim is gone. */
-  touch(queueIds: string[]): Promise<string[]>;
+  touch(attempts: QueueAttempt[]): Promise<string[]>;
   handler(job: QueueJob): Promise<void>;
   onError(error: Error): void;
+  /** A running job was aborted because its claim is gone or its heartbeat is overdue. */
+  onClaimLost?(jobId: string, reason: string): void;
 }
 
 const FAILED_FETCH_PAUSE_MS = 1000;
 
+/**
+ * A job is given up this long before its heartbeat window ends, counted from when its last successful heartbeat
+ * (or its fetch) was sent. pg-boss's supervisor can fail the claim only once the window has passed since the
+ * heartbeat the database recorded, which is no earlier than when we sent it, and another worker can fetch it only
+ * after that (plus the retry delay). The check runs every WATCHDOG_MS, so a job is aborted at least 2000 - 500 =
+ * 1.5 s before its claim can even be failed. With the smallest window (10 s) and a heartbeat every 3 s, two
+ * heartbeats in a row may fail (or hang) before a job is given up at 8 s.
+ */
+const GIVE_UP_BEFORE_WINDOW_END_MS = 2000;
+const WATCHDOG_MS = 500;
+
+interface Running {
+  attempt: QueueAttempt;
+  jobId: string;
+  controller: AbortController;
+  done: Promise<void>;
+  /** performance.now() when the last heartbeat that succeeded for this attempt (or its fetch) was sent. */
+  aliveAt: number;
+  giveUpAfterMs: number;
+  /** Aborted by this loop (claim lost or overdue): the job is failed back, never completed. */
+  lost: boolean;
+  /** Already failed back by stop(). */
+  handedBack: boolean;
+}
+
 export class ClaimLoop {
-  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private readonly running = new Map<string, Running>();
   private stopping = false;
   private wakeRequested = true;
   private wakeUp: (() => void) | null = null;
   private loopDone: Promise<void> = Promise.resolve();
   private heartbeat: NodeJS.Timeout | null = null;
-  private toComplete: string[] = [];
+  private watchdog: NodeJS.Timeout | null = null;
+  private toComplete: QueueAttempt[] = [];
   private completing: Promise<void> | null = null;
 
   constructor(private readonly options: ClaimLoopOptions) {}
@@ -51,6 +91,8 @@ export class ClaimLoop {
     this.loopDone = this.run();
     this.heartbeat = setInterval(() => void this.touchAll(), this.options.heartbeatMs);
     this.heartbeat.unref();
+    this.watchdog = setInterval(() => this.abortOverdue(), WATCHDOG_MS);
+    this.watchdog.unref();
   }
 
   wake(): void {
@@ -81,6 +123,8 @@ export class ClaimLoop {
       }
       this.wakeRequested = false;
       let claimed: Claimed[];
+      // The fetch stamps each claim's heartbeat; it cannot be earlier than this.
+      const fetchedAt = performance.now();
       try {
         claimed = await this.options.fetch(free);
       } catch (error) {
@@ -88,20 +132,37 @@ export class ClaimLoop {
         await this.sleep(FAILED_FETCH_PAUSE_MS);
         continue;
       }
-      for (const job of claimed) this.launch(job);
+      for (const job of claimed) this.launch(job, fetchedAt);
       if (claimed.length < free && !this.wakeRequested && !this.stopping) await this.sleep(this.options.backstopMs);
     }
   }
 
-  private launch(job: Claimed): void {
+  private launch(job: Claimed, fetchedAt: number): void {
     const controller = new AbortController();
-    const done = this.options
+    const attempt = { id: job.queueId, retryCount: job.retryCount };
+    const entry: Running = {
+      attempt,
+      jobId: job.jobId,
+      controller,
+      done: Promise.resolve(),
+      aliveAt: fetchedAt,
+      giveUpAfterMs: Math.max(1, job.heartbeatSeconds * 1000 - GIVE_UP_BEFORE_WINDOW_END_MS),
+      lost: false,
+      handedBack: false,
+    };
+    entry.done = this.options
       .handler({ jobId: job.jobId, retryCount: job.retryCount, signal: controller.signal })
       .then(
-        () => this.completeLater(job.queueId),
+        () => {
+          if (entry.handedBack) return;
+          // Given up without knowing the claim is gone (a heartbeat that failed or hung): hand the job back so a
+          // retry resumes it. If the claim is gone, the fenced fail changes nothing.
+          if (entry.lost) return this.failBack([attempt], 'the worker lost its claim on the job');
+          this.completeLater(attempt);
+        },
         (error: Error) => {
           this.options.onError(error);
-          return this.options.fail([job.queueId], error.message).catch((e: Error) => this.options.onError(e));
+          if (!entry.handedBack) return this.failBack([attempt], error.message);
         },
       )
       .finally(() => {
@@ -109,21 +170,42 @@ export class ClaimLoop {
         // The last fetch filled every slot, so more may be waiting: look again now.
         this.wake();
       });
-    this.running.set(job.queueId, { controller, done });
+    this.running.set(job.queueId, entry);
   }
 
-  private completeLater(queueId: string): void {
-    this.toComplete.push(queueId);
+  private failBack(attempts: QueueAttempt[], reason: string): Promise<void> {
+    return this.options.fail(attempts, reason).catch((e: Error) => this.options.onError(e));
+  }
+
+  private loseClaim(entry: Running, reason: string): void {
+    if (entry.lost || entry.handedBack) return;
+    entry.lost = true;
+    this.options.onClaimLost?.(entry.jobId, reason);
+    entry.controller.abort(new Error(reason));
+  }
+
+  /** Gives up jobs whose heartbeat has not succeeded for too long (the database unreachable, a touch that hangs). */
+  private abortOverdue(): void {
+    const now = performance.now();
+    for (const entry of this.running.values()) {
+      if (now - entry.aliveAt > entry.giveUpAfterMs) {
+        this.loseClaim(entry, `no heartbeat succeeded for ${Math.round(now - entry.aliveAt)} ms; another worker may take the job over`);
+      }
+    }
+  }
+
+  private completeLater(attempt: QueueAttempt): void {
+    this.toComplete.push(attempt);
     this.completing ??= this.flushCompletions();
   }
 
   private async flushCompletions(): Promise<void> {
     try {
       while (this.toComplete.length > 0) {
-        const ids = this.toComplete.splice(0, 500);
+        const attempts = this.toComplete.splice(0, 500);
         // A failed completion leaves the job active; its heartbeat stops and it is retried, and the retry finds
         // the job row finished and only re-announces it.
-        await this.options.complete(ids).catch((error: Error) => this.options.onError(error));
+        await this.options.complete(attempts).catch((error: Error) => this.options.onError(error));
       }
     } finally {
       this.completing = null;
@@ -131,10 +213,16 @@ export class ClaimLoop {
   }
 
   private async touchAll(): Promise<void> {
-    const ids = [...this.running.keys()];
-    if (ids.length === 0) return;
+    const entries = [...this.running.values()].filter((entry) => !entry.lost && !entry.handedBack);
+    if (entries.length === 0) return;
+    // The database stamps the heartbeat after this: a success keeps the claim at least until sentAt + window.
+    const sentAt = performance.now();
     try {
-      for (const lost of await this.options.touch(ids)) this.running.get(lost)?.controller.abort(new Error('claim lost'));
+      const lost = new Set(await this.options.touch(entries.map((entry) => entry.attempt)));
+      for (const entry of entries) {
+        if (lost.has(entry.attempt.id)) this.loseClaim(entry, 'the queue refused its heartbeat: the claim is gone');
+        else entry.aliveAt = Math.max(entry.aliveAt, sentAt);
+      }
     } catch (error) {
       this.options.onError(error as Error);
     }
@@ -148,13 +236,17 @@ export class ClaimLoop {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([all(), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
     clearTimeout(timer);
-    const left = [...this.running.keys()];
+    const left = [...this.running.values()];
     if (left.length > 0) {
-      for (const id of left) this.running.get(id)?.controller.abort(new Error('worker stopping'));
-      await this.options.fail(left, 'the worker stopped before the job finished').catch((e: Error) => this.options.onError(e));
+      for (const entry of left) {
+        entry.handedBack = true;
+        entry.controller.abort(new Error('worker stopping'));
+      }
+      await this.failBack(left.map((entry) => entry.attempt), 'the worker stopped before the job finished');
       await all();
     }
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.watchdog) clearInterval(this.watchdog);
     while (this.completing) await this.completing;
   }
 }

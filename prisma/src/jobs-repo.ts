@@ -116,6 +116,10 @@ export interface ClaimedJob {
 /**
  * Marks a queued (or orphaned running) job running for this attempt; null when it is finished or gone. On the
  * first claim the first step's attempt row is started in the same statement (one round trip fewer per job).
+ *
+ * The returned `attempts` is the claim number: every later write for the job carries it and changes rows only
+ * while the job is still `running` under that same number, so a worker whose claim lapsed (a pause longer than
+ * the lease) cannot write over the worker that took the job over.
  */
 export async function claimJob(db: Queryable, id: string): Promise<ClaimedJob | null> {
   const { rows } = await db.query<ClaimedJob>(statement(
@@ -149,8 +153,15 @@ export async function readStepRecords(db: Queryable, jobId: string): Promise<Ste
   return rows;
 }
 
+/** The claim a write is made under: the `attempts` value claimJob returned. */
+export interface Claim {
+  jobId: string;
+  claim: number;
+}
+
 export interface StepStart {
   jobId: string;
+  claim: number;
   index: number;
   attempt: number;
   stepId: string;
@@ -158,18 +169,28 @@ export interface StepStart {
   input: unknown;
 }
 
-/** Records a step attempt as running; false when the job is no longer running (cancelled), so stop. */
+/**
+ * The fence every job and step write carries: the job row, still running under the writer's claim, locked FOR
+ * SHARE so a concurrent claimJob (which takes the row's update lock) waits for the write, or the write waits for
+ * the claim and then sees the new claim number and changes nothing.
+ */
+const OWNED = (claimParam: number) =>
+  `owned AS (SELECT id FROM jobs WHERE id = $1 AND status = 'running' AND attempts = $${claimParam} FOR SHARE)`;
+
+/** Records a step attempt as running; false when the job is no longer running under this claim, so stop. */
 export async function startStep(db: Queryable, step: StepStart): Promise<boolean> {
   const { rowCount } = await db.query(statement(
-    `INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
-     SELECT $1, $2, $3, $4, $5, 'running', $6 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'running')`,
-    [step.jobId, step.index, step.attempt, step.stepId, step.type, JSON.stringify(step.input)],
+    `WITH ${OWNED(7)}
+     INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
+     SELECT id, $2, $3, $4, $5, 'running', $6 FROM owned`,
+    [step.jobId, step.index, step.attempt, step.stepId, step.type, JSON.stringify(step.input), step.claim],
   ));
   return rowCount === 1;
 }
 
 export interface StepEnd {
   jobId: string;
+  claim: number;
   index: number;
   attempt: number;
   status: 'completed' | 'failed' | 'cancelled';
@@ -195,23 +216,27 @@ function stepValues(step: StepEnd): unknown[] {
   ];
 }
 
-/** Stores a step attempt's result while the job goes on (another step or another attempt follows). */
+/**
+ * Stores a step attempt's result while the job goes on (another step or another attempt follows). False when
+ * the job is no longer running under this claim (cancelled, or claimed again): nothing is changed then.
+ */
 export async function finishStep(db: Queryable, step: StepEnd): Promise<boolean> {
   const { rowCount } = await db.query(statement(
-    `WITH job AS (SELECT 1 FROM jobs WHERE id = $1 AND status = 'running') ${FINISH_STEP} AND EXISTS (SELECT 1 FROM job)`,
-    stepValues(step),
+    `WITH ${OWNED(9)} ${FINISH_STEP} AND EXISTS (SELECT 1 FROM owned)`,
+    [...stepValues(step), step.claim],
   ));
   return rowCount === 1;
 }
 
 /**
  * Stores the last step attempt's result and the job's final state in one statement (one round trip, atomic).
- * Returns false when the job was no longer running (cancelled meanwhile): nothing is changed then.
+ * Returns false when the job was no longer running under `job.claim` (cancelled, or claimed again meanwhile):
+ * nothing is changed then.
  */
 export async function finishJob(
   db: Queryable,
   step: StepEnd | null,
-  job: { id: string; status: 'completed' | 'failed'; output?: unknown; error?: StoredError | null },
+  job: { id: string; claim: number; status: 'completed' | 'failed'; output?: unknown; error?: StoredError | null },
 ): Promise<boolean> {
   const values = step
     ? stepValues(step)
@@ -219,7 +244,7 @@ export async function finishJob(
   const { rows } = await db.query<{ id: string }>(statement(
     `WITH job AS (
        UPDATE jobs SET status = $9, output = $10, error = $11, completed_at = now()
-        WHERE id = $1 AND status = 'running' RETURNING id
+        WHERE id = $1 AND status = 'running' AND attempts = $12 RETURNING id
      ), step AS (
        ${FINISH_STEP} AND $2::int IS NOT NULL AND EXISTS (SELECT 1 FROM job) RETURNING 1
      )
@@ -229,19 +254,27 @@ export async function finishJob(
       job.status,
       job.output === undefined ? null : JSON.stringify(job.output),
       job.error ? JSON.stringify(job.error) : null,
+      job.claim,
     ],
   ));
   return rows.length === 1;
 }
 
-/** Marks a step attempt left `running` by a worker that died as failed, before the next attempt starts. */
-export async function abandonRunningSteps(db: Queryable, jobId: string, error: StoredError): Promise<void> {
-  await db.query(statement(
-    `UPDATE job_steps SET status = 'failed', error = $2, completed_at = now(),
-            duration_ms = EXTRACT(EPOCH FROM (now() - started_at)) * 1000
-      WHERE job_id = $1 AND status = 'running'`,
-    [jobId, JSON.stringify(error)],
+/**
+ * Marks step attempts left `running` by a worker that died (or lost its claim) as failed, before the next attempt
+ * starts. False when the job is no longer running under `claim`: nothing is changed then, so stop.
+ */
+export async function abandonRunningSteps(db: Queryable, claim: Claim, error: StoredError): Promise<boolean> {
+  const { rows } = await db.query<{ owned: boolean }>(statement(
+    `WITH ${OWNED(3)}, abandoned AS (
+       UPDATE job_steps SET status = 'failed', error = $2, completed_at = now(),
+              duration_ms = EXTRACT(EPOCH FROM (now() - started_at)) * 1000
+        WHERE job_id = $1 AND status = 'running' AND EXISTS (SELECT 1 FROM owned)
+     )
+     SELECT EXISTS (SELECT 1 FROM owned) AS owned`,
+    [claim.jobId, JSON.stringify(error), claim.claim],
   ));
+  return rows[0]?.owned === true;
 }
 
 export async function readJobStatus(db: Queryable, id: string): Promise<JobStatus | null> {

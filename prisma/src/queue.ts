@@ -17,7 +17,7 @@ import { ClaimLoop, type QueueJob } from './claim-loop.js';
 import type { Pool, Queryable } from './pool.js';
 import { statement } from './prepared.js';
 
-export type { QueueJob } from './claim-loop.js';
+export type { QueueAttempt, QueueJob } from './claim-loop.js';
 
 export const JOB_QUEUE = 'mule-jobs';
 
@@ -47,6 +47,8 @@ export interface JobQueueOptions {
   /** How often an idle worker checks for jobs without a NOTIFY (takeovers, retries, missed wake-ups). */
   backstopPollSeconds?: number;
   onError?: (error: Error) => void;
+  /** worker: a running job was aborted because its claim is gone or its heartbeat is overdue. */
+  onClaimLost?: (jobId: string, reason: string) => void;
 }
 
 /**
@@ -119,23 +121,32 @@ export class JobQueue {
       heartbeatMs: 3000,
       fetch: async (count) => {
         const jobs = await boss.fetch(JOB_QUEUE, { batchSize: count });
-        return jobs.map((job) => ({ queueId: job.id, jobId: jobQueuePayloadSchema.parse(job.data).jobId, retryCount: job.retryCount }));
+        return jobs.map((job) => ({
+          queueId: job.id,
+          jobId: jobQueuePayloadSchema.parse(job.data).jobId,
+          retryCount: job.retryCount,
+          // Every entry is sent with one (JobQueue.send); pg-boss's minimum is the fallback.
+          heartbeatSeconds: job.heartbeatSeconds ?? 10,
+        }));
       },
-      complete: async (ids) => {
-        await boss.complete(JOB_QUEUE, ids);
+      // Each call passes the attempts as fetched ({id, retryCount}), which pg-boss fences on: a worker whose claim
+      // lapsed settles or refreshes nothing, even when the same entry is active again under another worker.
+      complete: async (attempts) => {
+        await boss.complete(JOB_QUEUE, attempts);
       },
-      fail: async (ids, reason) => {
-        await boss.fail(JOB_QUEUE, ids, { reason });
+      fail: async (attempts, reason) => {
+        await boss.fail(JOB_QUEUE, attempts, { reason });
       },
-      touch: async (ids) => {
-        // pg-boss types CommandResponse as {}; at run time it carries the counts and the ids it touched.
-        const result = (await boss.touch(JOB_QUEUE, ids)) as { affected?: number; settled?: string[] };
-        if (result.affected === undefined || result.affected >= ids.length || !result.settled) return [];
+      touch: async (attempts) => {
+        // pg-boss types CommandResponse as {}; at run time it carries the count and the ids it touched.
+        const result = (await boss.touch(JOB_QUEUE, attempts)) as { affected?: number; settled?: string[] };
+        if (result.affected === undefined || result.affected >= attempts.length || !result.settled) return [];
         const kept = new Set(result.settled);
-        return ids.filter((id) => !kept.has(id));
+        return attempts.filter((attempt) => !kept.has(attempt.id)).map((attempt) => attempt.id);
       },
       handler,
       onError: (error) => this.options.onError?.(error),
+      onClaimLost: (jobId, reason) => this.options.onClaimLost?.(jobId, reason),
     });
     this.loop.start();
   }

@@ -50,6 +50,7 @@ const queue = await JobQueue.start({
   role: 'worker',
   leaseSeconds: config.MULE_LEASE_SECONDS,
   onError: (error) => log.warn({ err: error.message }, 'queue error'),
+  onClaimLost: (jobId, reason) => log.warn({ job_id: formatJobId(jobId), reason }, 'lost the claim on a job; aborting it'),
 });
 
 // One LISTEN connection: new jobs wake idle slots; cancels abort running jobs. After a reconnect, whatever was

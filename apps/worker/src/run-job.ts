@@ -17,6 +17,7 @@ import {
   type NotifyBatcher,
   type Pool,
   type QueueJob,
+  type Claim,
   type StepEnd,
 } from '@mule/db';
 import type { Logger } from '@mule/observability';
@@ -51,13 +52,17 @@ interface ResumePoint {
   firstStepStarted: boolean;
 }
 
-/** Where a job continues after a takeover: the first step without a completed attempt. */
-async function resumePoint(pool: Pool, jobId: string, jobInput: unknown): Promise<ResumePoint> {
-  await abandonRunningSteps(pool, jobId, {
+/**
+ * Where a job continues after a takeover: the first step without a completed attempt. Null when the job is no
+ * longer running under this claim (claimed again, or cancelled, meanwhile).
+ */
+async function resumePoint(pool: Pool, claim: Claim, jobInput: unknown): Promise<ResumePoint | null> {
+  const owned = await abandonRunningSteps(pool, claim, {
     code: 'unavailable',
     message: 'the worker running this attempt stopped before it finished; another worker took the job over',
   });
-  const records = await readStepRecords(pool, jobId);
+  if (!owned) return null;
+  const records = await readStepRecords(pool, claim.jobId);
   const attempts = new Map<number, number>();
   const outputs = new Map<number, unknown>();
   for (const record of records) {
@@ -93,16 +98,21 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
   metrics.busySlots.inc();
   const started = performance.now();
   try {
+    // claimJob counted this claim in `attempts`: every write below carries it, and the database refuses a write
+    // once the job is running under a newer claim (or is no longer running at all).
+    const claim: Claim = { jobId: job.id, claim: job.attempts };
     const resume =
       job.attempts > 1
-        ? await resumePoint(pool, job.id, job.input)
+        ? await resumePoint(pool, claim, job.input)
         : { index: 0, input: job.input, attempts: new Map<number, number>(), firstStepStarted: true };
-    if (job.attempts > 1) log.info({ resume_at: plan.steps[resume.index]?.id }, 'resuming job');
-    const status = await runSteps(deps, log, job.id, plan.steps, resume, controller.signal);
+    if (resume && job.attempts > 1) log.info({ resume_at: plan.steps[resume.index]?.id }, 'resuming job');
+    const status = resume ? await runSteps(deps, log, claim, plan.steps, resume, controller.signal) : null;
     if (status) {
       metrics.jobs.inc({ workflow: job.workflow_name, status });
       metrics.jobDuration.observe({ workflow: job.workflow_name }, (performance.now() - started) / 1000);
       log.info({ status, ms: Math.round(performance.now() - started) }, 'job finished');
+    } else {
+      log.info({ reason: stopReason(controller.signal) }, 'job stopped here without finishing it: nothing more is written for this claim');
     }
     deps.finished.send(job.id);
   } finally {
@@ -118,24 +128,34 @@ function jobTimeout(signal: AbortSignal): MuleError | null {
   return signal.aborted && reason instanceof MuleError && reason.code === 'job_timeout' ? reason : null;
 }
 
-/** Ends a job that ran out of time (the step attempt in `end`, if any, is stored with it). */
-async function failForTimeout(pool: Pool, jobId: string, error: MuleError, end: StepEnd | null): Promise<'failed' | null> {
-  const stored = error.toJSON();
-  return (await finishJob(pool, end ? { ...end, status: 'failed', error: stored } : null, { id: jobId, status: 'failed', error: stored }))
-    ? 'failed'
-    : null;
+/** Why a job stopped without a final state of its own making. */
+function stopReason(signal: AbortSignal): string {
+  if (!signal.aborted) return 'the job is no longer running under this claim (cancelled, failed or claimed again)';
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason.message : String(reason);
 }
 
-/** Runs steps from the resume point; returns the job's final status, or null when it was cancelled meanwhile. */
+/** Ends a job that ran out of time (the step attempt in `end`, if any, is stored with it). */
+async function failForTimeout(pool: Pool, claim: Claim, error: MuleError, end: StepEnd | null): Promise<'failed' | null> {
+  const stored = error.toJSON();
+  const job = { id: claim.jobId, claim: claim.claim, status: 'failed' as const, error: stored };
+  return (await finishJob(pool, end ? { ...end, status: 'failed', error: stored } : null, job)) ? 'failed' : null;
+}
+
+/**
+ * Runs steps from the resume point; returns the job's final status, or null when it was cancelled or claimed
+ * again meanwhile (a write was refused, or the signal aborted): nothing more is written then.
+ */
 async function runSteps(
   deps: JobRunnerDeps,
   jobLog: Logger,
-  jobId: string,
+  claim: Claim,
   steps: PlanStep[],
   resume: ResumePoint,
   signal: AbortSignal,
 ): Promise<'completed' | 'failed' | null> {
   const { pool } = deps;
+  const { jobId } = claim;
   let input = resume.input;
   let started = resume.firstStepStarted;
   for (let index = resume.index; index < steps.length; index++) {
@@ -145,8 +165,8 @@ async function runSteps(
     for (;;) {
       attempt++;
       const expired = jobTimeout(signal);
-      if (expired) return failForTimeout(pool, jobId, expired, null);
-      if (!started && !(await startStep(pool, { jobId, index, attempt, stepId: step.id, type: step.type, input }))) return null;
+      if (expired) return failForTimeout(pool, claim, expired, null);
+      if (!started && !(await startStep(pool, { ...claim, index, attempt, stepId: step.id, type: step.type, input }))) return null;
       started = false;
       const stepStarted = performance.now();
       // A WASM run enforces its own deadline (and reports wasm_timeout); this timer is its backstop.
@@ -157,11 +177,11 @@ async function runSteps(
       let error: MuleError | null = null;
       try {
         const result = await deps.steps[step.type]({ jobId, step, input, signal: stepSignal, log });
-        end = { jobId, index, attempt, status: 'completed', output: result.output, usage: result.usage, durationMs: performance.now() - stepStarted };
+        end = { ...claim, index, attempt, status: 'completed', output: result.output, usage: result.usage, durationMs: performance.now() - stepStarted };
         input = result.output;
       } catch (thrown) {
         error = stepError(thrown, step, stepSignal, signal);
-        end = { jobId, index, attempt, status: 'failed', error: error.toJSON(), durationMs: performance.now() - stepStarted };
+        end = { ...claim, index, attempt, status: 'failed', error: error.toJSON(), durationMs: performance.now() - stepStarted };
       } finally {
         deadline.clear();
       }
@@ -169,23 +189,23 @@ async function runSteps(
       if (error) metrics.stepFailures.inc({ type: step.type, code: error.code });
       metrics.stepDuration.observe({ type: step.type }, end.durationMs / 1000);
       const expiredDuring = jobTimeout(signal);
-      if (expiredDuring) return failForTimeout(pool, jobId, expiredDuring, end);
+      if (expiredDuring) return failForTimeout(pool, claim, expiredDuring, end);
       if (signal.aborted) return null; // cancelled or claim lost: the api or the next claim owns the rows now
       if (!error) {
         log.info({ ms: Math.round(end.durationMs), ...(deps.logContent ? { output: end.output } : {}) }, 'step completed');
-        if (last) return (await finishJob(pool, end, { id: jobId, status: 'completed', output: end.output })) ? 'completed' : null;
+        if (last) return (await finishJob(pool, end, { id: jobId, claim: claim.claim, status: 'completed', output: end.output })) ? 'completed' : null;
         if (!(await finishStep(pool, end))) return null;
         break;
       }
       const retry = error.retryable && attempt <= step.retries;
       log.warn({ code: error.code, err: error.message, retry }, 'step failed');
       if (!retry) {
-        return (await finishJob(pool, end, { id: jobId, status: 'failed', error: error.toJSON() })) ? 'failed' : null;
+        return (await finishJob(pool, end, { id: jobId, claim: claim.claim, status: 'failed', error: error.toJSON() })) ? 'failed' : null;
       }
       if (!(await finishStep(pool, end))) return null;
       await sleep(retryDelayMs(attempt), undefined, { signal }).catch(() => {});
       const expiredWaiting = jobTimeout(signal);
-      if (expiredWaiting) return failForTimeout(pool, jobId, expiredWaiting, null);
+      if (expiredWaiting) return failForTimeout(pool, claim, expiredWaiting, null);
       if (signal.aborted) return null;
     }
   }
