@@ -47,6 +47,7 @@ describe('admitModule', () => {
     ['a 64-bit memory', 'memory64', /64-bit memory/],
     ['an initial memory over the cap', 'memory-huge', /128 MiB of memory at start; the limit is 64 MiB/],
     ['a table over the cap', 'table-huge', /5000000 elements; the limit is 100000/],
+    ['tables over the cap in all', 'tables-total', /needs 1100000 table elements at start over all its tables; the limit is 1000000/],
     ['a module without _start', 'no-start', /no "_start"/],
   ])('refuses %s', (_what, name, message) => {
     expect(refusal(moduleBytes(name))).toMatchObject({ code: 'wasm_rejected', message: expect.stringMatching(message) });
