@@ -6,6 +6,7 @@ import { agentPromptOf, MuleError, storableText } from '@mule/core';
 import { runAgent, type AgentDirectory } from '@mule/agents';
 import { recordTokens } from '@mule/observability';
 import type { StepRunner } from './step-runner.js';
+import { unstorableOutput } from './storable-output.js';
 
 export function agentStep(agents: AgentDirectory): StepRunner {
   return async ({ step, input, signal }) => {
@@ -13,7 +14,12 @@ export function agentStep(agents: AgentDirectory): StepRunner {
     if (!prepared) throw new MuleError('not_found', `step "${step.id}" names agent "${step.name}", which no longer exists`, { retryable: false });
     const result = await runAgent({ ...prepared, messages: [{ role: 'user', content: agentPromptOf(input) }], signal });
     recordTokens(prepared.provider.name, prepared.agent.model, result.usage);
-    // A model's text is stored as the step's output: what jsonb cannot hold (NUL, unpaired surrogates) is dropped.
-    return { output: { prompt: storableText(result.text) }, usage: result.usage };
+    // A model's text is stored as the step's output: what jsonb cannot hold (NUL, unpaired surrogates) is dropped
+    // rather than failing a step the provider was paid for. The output is one string deep, so the depth rule of
+    // storable-output.ts cannot apply; the check below only guards this shape against a future change.
+    const output = { prompt: storableText(result.text) };
+    const problem = unstorableOutput(output);
+    if (problem) throw new MuleError('internal_error', `the agent step's output ${problem}`, { retryable: false });
+    return { output, usage: result.usage };
   };
 }

@@ -1,16 +1,17 @@
 /** A WASM step: the module bytes the job was created with (by sha256), input on stdin, output from stdout. */
-import { hasUnstorableText, MuleError } from '@mule/core';
+import { MuleError } from '@mule/core';
 import { outcomeOf, type WasmRunner } from '@mule/wasm-runner';
 import { metrics } from '@mule/observability';
 import type { StepRunner } from './step-runner.js';
+import { unstorableOutput } from './storable-output.js';
 
 export function wasmStep(runner: WasmRunner, loadBytes: (sha256: string) => Promise<Uint8Array>): StepRunner {
   return async ({ step, input, signal }) => {
     try {
       const result = await runner.run({ sha256: step.sha256!, loadBytes, input, timeoutMs: step.timeout_ms, signal });
-      if (hasUnstorableText(result.output)) {
-        throw new MuleError('wasm_bad_output', 'the module output holds a NUL character (\\u0000) or an unpaired surrogate, which a step result cannot store');
-      }
+      const problem = unstorableOutput(result.output);
+      // Not retryable (wasm_bad_output): the same module given the same input writes the same output.
+      if (problem) throw new MuleError('wasm_bad_output', `the module output ${problem}, which a step result cannot store`);
       metrics.wasmExecutions.inc({ outcome: 'ok' });
       return { output: result.output, usage: null };
     } catch (error) {
