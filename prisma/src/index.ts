@@ -8,4 +8,5 @@ export * from './job-reads.js';
 export * from './definitions-repo.js';
 export * from './agent-catalog.js';
 export * from './retention.js';
+export * from './lost-jobs.js';
 export * from './api-keys-repo.js';

@@ -12,7 +12,7 @@
  *   came back full, fetches as many jobs as there are free slots, and completes and heartbeats in batches.
  */
 import { PgBoss } from 'pg-boss';
-import { jobQueuePayloadSchema } from '@mule/core';
+import { jobQueuePayloadSchema, MuleError } from '@mule/core';
 import { ClaimLoop, type QueueJob } from './claim-loop.js';
 import type { Pool, Queryable } from './pool.js';
 import { statement } from './prepared.js';
@@ -20,6 +20,9 @@ import { statement } from './prepared.js';
 export type { QueueAttempt, QueueJob } from './claim-loop.js';
 
 export const JOB_QUEUE = 'mule-jobs';
+
+/** The text of the error that rolls a submit back when pg-boss inserted no queue entry (see `send`). */
+const NOT_QUEUED = 'mule: no queue entry was inserted for this job';
 
 /** Queue-level settings, written by `installQueue` (migrate). */
 const QUEUE_SETTINGS = {
@@ -93,21 +96,31 @@ export class JobQueue {
    * queue entry commit together or not at all, in one round trip instead of BEGIN/INSERT/INSERT/COMMIT (each pg
    * round trip costs ~90 µs of the api's CPU here). A constraint violation in `row` aborts both and reaches the
    * caller as a pg error.
+   *
+   * pg-boss's insert is `ON CONFLICT DO NOTHING`: when it inserts nothing, `send` returns null, and our row alone
+   * would commit, a job no worker will ever claim. So the statement's result fails a uuid cast in that case (a
+   * CASE branch, evaluated only then), which rolls the whole statement back; that, or a null from pg-boss, is an
+   * `unavailable` error (the api answers 503, and nothing was stored).
    */
   async send(db: Queryable, jobId: string, row: { text: string; values: unknown[] }): Promise<void> {
-    await this.boss.send(JOB_QUEUE, { jobId }, {
-      id: jobId,
-      heartbeatSeconds: heartbeatSecondsFor(this.options.leaseSeconds),
-      db: {
-        executeSql: (text: string, values: unknown[] = []) => {
-          const insert = text.trimStart();
-          // Guards the one assumption we make about pg-boss's SQL (a plain INSERT when the queue has no notify).
-          if (!/^INSERT\s/i.test(insert)) throw new Error('pg-boss send is no longer a plain INSERT: revisit JobQueue.send');
-          const ours = row.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + values.length}`);
-          return db.query(statement(`WITH mule_row AS (${ours}) ${insert}`, [...values, ...row.values]));
-        },
-      },
+    const executeSql = (text: string, values: unknown[] = []) => {
+      const insert = text.trim();
+      // Guards the one assumption we make about pg-boss's SQL (a plain INSERT … RETURNING id when the queue has no notify).
+      if (!/^INSERT\s[\s\S]*\sRETURNING id$/i.test(insert)) throw new Error('pg-boss send is no longer a plain INSERT … RETURNING id: revisit JobQueue.send');
+      const ours = row.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + values.length}`);
+      return db.query(statement(
+        `WITH mule_row AS (${ours}), entry AS (${insert})
+         SELECT CASE WHEN EXISTS (SELECT 1 FROM entry) THEN (SELECT id FROM entry)
+                     ELSE (SELECT '${NOT_QUEUED}'::text)::uuid END AS id`,
+        [...values, ...row.values],
+      ));
+    };
+    const heartbeatSeconds = heartbeatSecondsFor(this.options.leaseSeconds);
+    const queued = await this.boss.send(JOB_QUEUE, { jobId }, { id: jobId, heartbeatSeconds, db: { executeSql } }).catch((error: unknown) => {
+      if (error instanceof Error && error.message.includes(NOT_QUEUED)) return null;
+      throw error;
     });
+    if (queued === null) throw new MuleError('unavailable', 'the job could not be queued, and nothing was stored; send the request again');
   }
 
   /** Runs `handler` for claimed jobs, at most `slots` at once. A throw hands the job back for a later retry. */

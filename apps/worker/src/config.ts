@@ -21,6 +21,8 @@ const schema = z.object({
   MULE_JOB_RETENTION_DAYS: intVar(30, 0, 36500),
   /** How often one of the workers deletes expired jobs and refreshes the planner statistics. */
   MULE_RETENTION_INTERVAL_SECONDS: intVar(600, 1, 86400),
+  /** How often the workers look for unfinished jobs whose queue entry was lost, and fail them (one worker at a time). */
+  MULE_REAPER_INTERVAL_SECONDS: intVar(60, 1, 86400),
   /** Linear memory cap of a module run. */
   MULE_WASM_MAX_MEMORY_MB: intVar(64, 1, 4096),
   /** Worker threads running WASM steps and tools. */

@@ -16,6 +16,7 @@ import { WasmRunner } from '@mule/wasm-runner';
 import { loadWorkerConfig } from './config.js';
 import { createLogger, enableWorkerMetrics, metrics } from '@mule/observability';
 import { portOf, startMetricsServer } from './metrics-server.js';
+import { scheduleReaper } from './reaper.js';
 import { scheduleRetention } from './retention.js';
 import { runJob, type JobRunnerDeps } from './run-job.js';
 import { RunningJobs } from './running-jobs.js';
@@ -100,6 +101,7 @@ const deps: JobRunnerDeps = {
 enableWorkerMetrics();
 metrics.slots.set(config.WORKER_CONCURRENCY);
 const stopRetention = scheduleRetention(pool, log, config.MULE_JOB_RETENTION_DAYS, config.MULE_RETENTION_INTERVAL_SECONDS);
+const stopReaper = scheduleReaper(pool, log, finished, config.MULE_REAPER_INTERVAL_SECONDS);
 // ADK takes ~1 s to load: warm it in the background, and only where agents exist.
 void prisma.agent
   .count()
@@ -115,6 +117,7 @@ async function shutdown(signal: string): Promise<void> {
   const graceMs = config.MULE_SHUTDOWN_GRACE_SECONDS * 1000;
   log.info({ signal, running: running.size, grace_ms: graceMs }, 'stopping: no new jobs; letting running steps finish');
   stopRetention();
+  stopReaper();
   await queue.stop(graceMs).catch((error) => log.warn({ err: (error as Error).message }, 'queue stop failed'));
   await finished.drain();
   await Promise.allSettled([listener.stop(), wasm.close()]);
