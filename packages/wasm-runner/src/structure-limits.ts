@@ -2,11 +2,11 @@
  * Caps on what a module's sections ask V8 to allocate, checked by admission before V8 sees the bytes. V8 builds
  * tables, globals, tags and export wrappers eagerly at instantiation, and validates types and locals eagerly at
  * compile, in memory the thread's heap limit and the linear-memory cap do not cover; an instantiation in progress
- * cannot be stopped by terminating its thread. Without these caps a 5 KB module of 1000 tables made a thread
- * allocate ~30 MiB per table and keep allocating after its deadline. Each cap sits far above what WASI
- * toolchains (Rust, C, Go, TinyGo, AssemblyScript, Javy) emit and far below V8's own limits, which are sized
- * for a browser tab, not for a host running many untrusted modules. The figures are documented in
- * docs/wasm-modules.md ("Limits the sandbox enforces").
+ * cannot be stopped by terminating its thread. Without these caps a 5 KB module of 1000 tables of 100,000
+ * elements made a thread allocate ~3 MB per table and go on allocating past 1 GB after its deadline. Each cap
+ * sits far above what WASI toolchains (Rust, C, Go, TinyGo, AssemblyScript, Javy) emit and far below V8's own
+ * limits, which are sized for a browser tab, not for a host running many untrusted modules. The figures are
+ * documented in docs/wasm-modules.md ("Limits the sandbox enforces").
  */
 import { MAX_TABLE_ELEMENTS, type WasmLimits } from './limits.js';
 
