@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1.7
-# The api image: HTTP only (SPEC 1). It also runs the migrations: `node prisma/dist/migrate-main.js` (the
+# The api image: HTTP only (SPEC 1). It also runs the migrations: `node packages/db/dist/migrate-main.js` (the
 # Kubernetes Job and the compose `migrate` service use this image with that command).
 # Build from the repository root: docker build -f deploy/api.Dockerfile -t mule-api .
 # The commands below are run the same way, without Docker, by test/deploy.test.ts: keep one command per RUN line
@@ -19,7 +19,7 @@ COPY . .
 RUN turbo prune @mule/api --docker --out-dir /out
 
 # 2. Everything (dev dependencies included) to compile TypeScript and generate the Prisma client
-#    (prisma/src/generated -> prisma/dist/generated). --ignore-scripts: the root `prepare` would build before the
+#    (packages/db/src/generated -> packages/db/dist/generated) from the schema in prisma/. --ignore-scripts: the root `prepare` would build before the
 #    sources are copied, and no dependency needs an install script (FACTS.md).
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -27,6 +27,8 @@ ENV TURBO_TELEMETRY_DISABLED=1
 COPY --from=prune /out/json/ ./
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY --from=prune /out/full/ ./
+# The Prisma schema and SQL migrations: not a workspace, so not in the pruned tree.
+COPY prisma/ prisma/
 COPY tsconfig.base.json ./
 RUN npm run build
 
@@ -50,7 +52,7 @@ COPY --from=build /app/packages/core/dist packages/core/dist
 COPY --from=build /app/packages/observability/dist packages/observability/dist
 COPY --from=build /app/packages/wasm-runner/dist packages/wasm-runner/dist
 COPY --from=build /app/packages/agents/dist packages/agents/dist
-COPY --from=build /app/prisma/dist prisma/dist
+COPY --from=build /app/packages/db/dist packages/db/dist
 # The SQL migrations: `migrate-main.js` applies them and /readyz checks the database has every one of them.
 COPY --from=build /app/prisma/migrations prisma/migrations
 COPY --from=build /app/apps/api/dist apps/api/dist

@@ -15,6 +15,7 @@ import {
 import { WasmRunner } from '@mule/wasm-runner';
 import { loadWorkerConfig } from './config.js';
 import { createLogger, enableWorkerMetrics, metrics } from '@mule/observability';
+import { ClaimLoop } from './claim-loop.js';
 import { portOf, startMetricsServer } from './metrics-server.js';
 import { scheduleReaper } from './reaper.js';
 import { scheduleRetention } from './retention.js';
@@ -51,8 +52,8 @@ const queue = await JobQueue.start({
   role: 'worker',
   leaseSeconds: config.MULE_LEASE_SECONDS,
   onError: (error) => log.warn({ err: error.message }, 'queue error'),
-  onClaimLost: (jobId, reason) => log.warn({ job_id: formatJobId(jobId), reason }, 'lost the claim on a job; aborting it'),
 });
+let loop: ClaimLoop | null = null;
 
 // One LISTEN connection: new jobs wake idle slots; cancels abort running jobs. After a reconnect, whatever was
 // announced meanwhile is caught up: idle slots fetch, and the status of every running job is read again.
@@ -62,7 +63,7 @@ const listener = new Listener({
   applicationName: 'mule-worker-listener',
   onNotification: (channel, payload) => {
     if (channel === CHANNELS.jobQueued) {
-      queue.wake();
+      loop?.wake();
       return;
     }
     if (channel === CHANNELS.definitionsChanged) {
@@ -74,7 +75,7 @@ const listener = new Listener({
     }
   },
   onReconnect: () => {
-    queue.wake();
+    loop?.wake();
     agents.clear();
     for (const jobId of running.ids()) {
       void readJobStatus(pool, jobId)
@@ -107,7 +108,19 @@ void prisma.agent
   .count()
   .then((n) => (n > 0 ? loadAdk() : undefined))
   .catch((error: Error) => log.warn({ err: error.message }, 'could not preload the agent runtime'));
-queue.work(config.WORKER_CONCURRENCY, (job) => runJob(deps, job));
+loop = new ClaimLoop({
+  ...queue.claims(),
+  slots: config.WORKER_CONCURRENCY,
+  // An idle worker looks for jobs without a NOTIFY (takeovers, retries, missed wake-ups) every 2 s.
+  backstopMs: 2000,
+  // Every 3 s: inside pg-boss's smallest heartbeat window (10 s) three times over, so a job keeps its claim
+  // even when the api that sent it runs with a shorter lease than this worker. One statement per 3 s.
+  heartbeatMs: 3000,
+  handler: (job) => runJob(deps, job),
+  onError: (error) => log.warn({ err: error.message }, 'queue error'),
+  onClaimLost: (jobId, reason) => log.warn({ job_id: formatJobId(jobId), reason }, 'lost the claim on a job; aborting it'),
+});
+loop.start();
 log.info({ port: portOf(metricsServer), concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 log.flush();
 
@@ -118,7 +131,8 @@ async function shutdown(signal: string): Promise<void> {
   log.info({ signal, running: running.size, grace_ms: graceMs }, 'stopping: no new jobs; letting running steps finish');
   stopRetention();
   stopReaper();
-  await queue.stop(graceMs).catch((error) => log.warn({ err: (error as Error).message }, 'queue stop failed'));
+  await loop?.stop(graceMs).catch((error) => log.warn({ err: (error as Error).message }, 'claim loop stop failed'));
+  await queue.stop().catch((error) => log.warn({ err: (error as Error).message }, 'queue stop failed'));
   await finished.drain();
   await Promise.allSettled([listener.stop(), wasm.close()]);
   metricsServer.close();

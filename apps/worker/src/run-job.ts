@@ -16,12 +16,12 @@ import {
   startStep,
   type NotifyBatcher,
   type Pool,
-  type QueueJob,
   type Claim,
   type StepEnd,
 } from '@mule/db';
 import type { Logger } from '@mule/observability';
 import { metrics } from '@mule/observability';
+import type { QueueJob } from './claim-loop.js';
 import type { RunningJobs } from './running-jobs.js';
 import type { StepRunner } from './steps/step-runner.js';
 

@@ -1,8 +1,8 @@
 /**
  * The job queue: the only importer of pg-boss. A queue entry carries just `{jobId}`; the `jobs` row is the truth.
  *
- * Claiming is pg-boss's `FOR UPDATE SKIP LOCKED` fetch; the loop around it is ours (claim-loop.ts), on pg-boss's
- * public fetch / complete / fail / touch:
+ * Claiming is pg-boss's `FOR UPDATE SKIP LOCKED` fetch; the loop around it is the worker's (its claim-loop.ts),
+ * on pg-boss's public fetch / complete / fail / touch (`claims()`):
  * - Waking is by LISTEN/NOTIFY, but not pg-boss's queue `notify`: that puts a NOTIFY inside every insert's
  *   transaction, and a NOTIFY holds a global lock through the commit, so such commits cannot share a WAL flush
  *   (submits measured 186 jobs/s with 32 clients here; FACTS.md: ~230/s). The api sends one coalesced NOTIFY
@@ -13,11 +13,31 @@
  */
 import { PgBoss } from 'pg-boss';
 import { jobQueuePayloadSchema, MuleError } from '@mule/core';
-import { ClaimLoop, type QueueJob } from './claim-loop.js';
 import type { Pool, Queryable } from './pool.js';
 import { statement } from './prepared.js';
 
-export type { QueueAttempt, QueueJob } from './claim-loop.js';
+/** One fetched attempt of a queue entry: what pg-boss fences complete / fail / touch on. */
+export interface QueueAttempt {
+  id: string;
+  retryCount: number;
+}
+
+/** A queue entry as a worker fetched it. */
+export interface ClaimedEntry {
+  queueId: string;
+  jobId: string;
+  retryCount: number;
+  /** The entry's heartbeat window (set by the api that sent it): silent this long, the claim can be taken. */
+  heartbeatSeconds: number;
+}
+
+export interface QueueClaims {
+  fetch(count: number): Promise<ClaimedEntry[]>;
+  complete(attempts: QueueAttempt[]): Promise<void>;
+  fail(attempts: QueueAttempt[], reason: string): Promise<void>;
+  /** Refreshes the claims; returns the ids whose claim is gone. */
+  touch(attempts: QueueAttempt[]): Promise<string[]>;
+}
 
 export const JOB_QUEUE = 'mule-jobs';
 
@@ -47,11 +67,7 @@ export interface JobQueueOptions {
   role: 'api' | 'worker';
   /** How long a silent worker keeps a job before another takes it over (MULE_LEASE_SECONDS, >= 20). */
   leaseSeconds: number;
-  /** How often an idle worker checks for jobs without a NOTIFY (takeovers, retries, missed wake-ups). */
-  backstopPollSeconds?: number;
   onError?: (error: Error) => void;
-  /** worker: a running job was aborted because its claim is gone or its heartbeat is overdue. */
-  onClaimLost?: (jobId: string, reason: string) => void;
 }
 
 /**
@@ -66,8 +82,6 @@ export function heartbeatSecondsFor(leaseSeconds: number): number {
 }
 
 export class JobQueue {
-  private loop: ClaimLoop | null = null;
-
   private constructor(
     private readonly boss: PgBoss,
     private readonly options: JobQueueOptions,
@@ -123,15 +137,14 @@ export class JobQueue {
     if (queued === null) throw new MuleError('unavailable', 'the job could not be queued, and nothing was stored; send the request again');
   }
 
-  /** Runs `handler` for claimed jobs, at most `slots` at once. A throw hands the job back for a later retry. */
-  work(slots: number, handler: (job: QueueJob) => Promise<void>): void {
+  /**
+   * The claim operations a worker's loop runs on (fetch / complete / fail / touch, all pg-boss's). Each call past
+   * the fetch names the attempt as it was fetched (`{id, retryCount}`), which pg-boss fences on: a worker whose
+   * claim lapsed settles or refreshes nothing, even when the same entry is active again under another worker.
+   */
+  claims(): QueueClaims {
     const boss = this.boss;
-    this.loop = new ClaimLoop({
-      slots,
-      backstopMs: Math.max(500, (this.options.backstopPollSeconds ?? 2) * 1000),
-      // Every 3 s: inside pg-boss's smallest heartbeat window (10 s) three times over, so a job keeps its claim
-      // even when the api that sent it runs with a shorter lease than this worker. One statement per 3 s.
-      heartbeatMs: 3000,
+    return {
       fetch: async (count) => {
         const jobs = await boss.fetch(JOB_QUEUE, { batchSize: count });
         return jobs.map((job) => ({
@@ -142,8 +155,6 @@ export class JobQueue {
           heartbeatSeconds: job.heartbeatSeconds ?? 10,
         }));
       },
-      // Each call passes the attempts as fetched ({id, retryCount}), which pg-boss fences on: a worker whose claim
-      // lapsed settles or refreshes nothing, even when the same entry is active again under another worker.
       complete: async (attempts) => {
         await boss.complete(JOB_QUEUE, attempts);
       },
@@ -157,24 +168,11 @@ export class JobQueue {
         const kept = new Set(result.settled);
         return attempts.filter((attempt) => !kept.has(attempt.id)).map((attempt) => attempt.id);
       },
-      handler,
-      onError: (error) => this.options.onError?.(error),
-      onClaimLost: (jobId, reason) => this.options.onClaimLost?.(jobId, reason),
-    });
-    this.loop.start();
+    };
   }
 
-  /** New jobs were announced: fetch now if a slot is free. */
-  wake(): void {
-    this.loop?.wake();
-  }
-
-  /**
-   * Stops claiming and waits up to `graceMs` for running jobs; what is still running then is aborted and handed
-   * back (failed in pg-boss, so another worker retries it at once and resumes it from its stored steps).
-   */
-  async stop(graceMs = 0): Promise<void> {
-    await this.loop?.stop(graceMs);
+  /** Stops pg-boss (a worker stops its claim loop first). */
+  async stop(): Promise<void> {
     await this.boss.stop({ graceful: false, close: true });
   }
 

@@ -1,5 +1,5 @@
 /**
- * A worker's claim loop over a queue's fetch / complete / fail / touch (pg-boss's, wired in queue.ts):
+ * A worker's claim loop over the queue's fetch / complete / fail / touch (`JobQueue.claims()` in the db package):
  * - fetches as many jobs as there are free slots, and fetches again at once while the last fetch came back full
  *   or a wake-up arrived meanwhile; otherwise sleeps until `wake()` or the backstop timer;
  * - completes finished jobs in batches (one statement in flight; what finishes meanwhile rides on the next);
@@ -10,6 +10,8 @@
  * Every complete / fail / touch names the attempt it was fetched as (`{id, retryCount}`), so a worker whose claim
  * lapsed cannot settle or keep alive the attempt another worker holds now.
  */
+import type { ClaimedEntry, QueueAttempt, QueueClaims } from '@mule/db';
+
 export interface QueueJob {
   jobId: string;
   /** 0 on the first claim; +1 each time the job is claimed again (after a crash or a lost lease). */
@@ -18,29 +20,10 @@ export interface QueueJob {
   signal: AbortSignal;
 }
 
-/** One fetched attempt of a queue entry: what pg-boss fences complete / fail / touch on. */
-export interface QueueAttempt {
-  id: string;
-  retryCount: number;
-}
-
-interface Claimed {
-  queueId: string;
-  jobId: string;
-  retryCount: number;
-  /** The entry's heartbeat window (set by the api that sent it): silent this long, the claim can be taken. */
-  heartbeatSeconds: number;
-}
-
-export interface ClaimLoopOptions {
+export interface ClaimLoopOptions extends QueueClaims {
   slots: number;
   backstopMs: number;
   heartbeatMs: number;
-  fetch(count: number): Promise<Claimed[]>;
-  complete(attempts: QueueAttempt[]): Promise<void>;
-  fail(attempts: QueueAttempt[], reason: string): Promise<void>;
-  /** Refreshes the claims; returns the ids whose claim is gone. */
-  touch(attempts: QueueAttempt[]): Promise<string[]>;
   handler(job: QueueJob): Promise<void>;
   onError(error: Error): void;
   /** A running job was aborted because its claim is gone or its heartbeat is overdue. */
@@ -122,7 +105,7 @@ export class ClaimLoop {
         continue;
       }
       this.wakeRequested = false;
-      let claimed: Claimed[];
+      let claimed: ClaimedEntry[];
       // The fetch stamps each claim's heartbeat; it cannot be earlier than this.
       const fetchedAt = performance.now();
       try {
@@ -137,7 +120,7 @@ export class ClaimLoop {
     }
   }
 
-  private launch(job: Claimed, fetchedAt: number): void {
+  private launch(job: ClaimedEntry, fetchedAt: number): void {
     const controller = new AbortController();
     const attempt = { id: job.queueId, retryCount: job.retryCount };
     const entry: Running = {

@@ -13,7 +13,7 @@ import pg from 'pg';
 /** Prisma's own lock key, so our runner and `prisma migrate deploy` never run at once. */
 const PRISMA_MIGRATE_LOCK = 72707369;
 
-export const MIGRATIONS_DIR = join(dirname(dirname(fileURLToPath(import.meta.url))), 'migrations');
+export const MIGRATIONS_DIR = join(dirname(dirname(fileURLToPath(import.meta.url))), '..', '..', 'prisma', 'migrations');
 
 const CREATE_HISTORY = `
 CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
