@@ -533,7 +533,7 @@ describe('the images, built without Docker', () => {
       }
       const workspaces = readdirSync(join(modules, '@mule')).sort();
       expect(workspaces).toEqual(['agents', 'core', 'db', 'observability', image, 'wasm-runner'].sort());
-      expect(existsSync(join(app, 'prisma', 'dist', 'generated'))).toBe(true);
+      expect(existsSync(join(app, 'packages', 'db', 'dist', 'generated'))).toBe(true);
       expect(existsSync(join(app, 'prisma', 'migrations'))).toBe(true);
     });
 
