@@ -1,5 +1,5 @@
 // One lint config for the repo, type-aware (typescript-eslint): floating promises are the worst async bugs, and
-// each outside library with sharp edges has one owner (STYLE.md), enforced with no-restricted-imports.
+// each outside library with sharp edges has one owner (ARCHITECTURE.md "Packages"), enforced with no-restricted-imports.
 import tseslint from 'typescript-eslint';
 
 const owned = (name, owner) => ({ name, message: `only ${owner} imports ${name}` });

@@ -1,4 +1,5 @@
-// One jest run for the whole repo: TypeScript through @swc/jest in native ESM (FACTS.md), tests next to the code
+// One jest run for the whole repo: TypeScript through @swc/jest in native ESM (swc strips types file by file, so
+// tests start fast; `npm run lint` type-checks them), tests next to the code
 // they prove plus cross-process end-to-end tests in test/. Each test file gets its own database (test/support).
 export default {
   testEnvironment: 'node',

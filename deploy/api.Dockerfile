@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1.7
-# The api image: HTTP only (SPEC 1). It also runs the migrations: `node packages/db/dist/migrate-main.js` (the
+# The api image: HTTP only (ARCHITECTURE.md "Processes"). It also runs the migrations: `node packages/db/dist/migrate-main.js` (the
 # Kubernetes Job and the compose `migrate` service use this image with that command).
 # Build from the repository root: docker build -f deploy/api.Dockerfile -t mule-api .
 # The commands below are run the same way, without Docker, by test/deploy.test.ts: keep one command per RUN line
@@ -20,7 +20,8 @@ RUN turbo prune @mule/api --docker --out-dir /out
 
 # 2. Everything (dev dependencies included) to compile TypeScript and generate the Prisma client
 #    (packages/db/src/generated -> packages/db/dist/generated) from the schema in prisma/. --ignore-scripts: the root `prepare` would build before the
-#    sources are copied, and no dependency needs an install script (FACTS.md).
+#    sources are copied, and no dependency needs an install script (the root package.json's allowScripts already
+#    refuses all but the embedded PostgreSQL packages', which the images leave out).
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 ENV TURBO_TELEMETRY_DISABLED=1

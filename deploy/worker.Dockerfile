@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1.7
-# The worker image: claims jobs and runs their steps (SPEC 1); /metrics, /healthz and /readyz on METRICS_PORT.
+# The worker image: claims jobs and runs their steps (ARCHITECTURE.md "Processes"); /metrics, /healthz and /readyz on METRICS_PORT.
 # Build from the repository root: docker build -f deploy/worker.Dockerfile -t mule-worker .
 # Built and tested like api.Dockerfile (test/deploy.test.ts reads the RUN and COPY lines of both).
 
@@ -18,7 +18,8 @@ RUN turbo prune @mule/worker --docker --out-dir /out
 
 # 2. Everything (dev dependencies included) to compile TypeScript and generate the Prisma client
 #    (packages/db/src/generated -> packages/db/dist/generated) from the schema in prisma/. --ignore-scripts: the root `prepare` would build before the
-#    sources are copied, and no dependency needs an install script (FACTS.md).
+#    sources are copied, and no dependency needs an install script (the root package.json's allowScripts already
+#    refuses all but the embedded PostgreSQL packages', which the images leave out).
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 ENV TURBO_TELEMETRY_DISABLED=1

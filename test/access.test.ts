@@ -1,5 +1,5 @@
 /**
- * Access (SPEC 8, issue 7): API keys with scopes and rate limits, checked the same on two api processes; keys
+ * Access (README "API keys"): API keys with scopes and rate limits, checked the same on two api processes; keys
  * stored only as hashes; safe defaults when no key exists.
  */
 import { spawn } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * `agent/<name>` end to end (issue 4): real api and worker processes, the fake provider as the only fake, driven
+ * `agent/<name>` end to end: real api and worker processes, the fake provider as the only fake, driven
  * through the official `openai` client. The processes load ADK; this file does not.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';

@@ -1,5 +1,5 @@
 /**
- * The commands of SPEC 2 as a user runs them: `npm start` (with a DATABASE_URL, and with none: the embedded
+ * The commands of README "Commands" as a user runs them: `npm start` (with a DATABASE_URL, and with none: the embedded
  * PostgreSQL), `mule apply`, and `mule wasm run`.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';

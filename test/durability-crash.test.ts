@@ -1,5 +1,5 @@
 /**
- * Crashes, for real (SPEC 7): kill -9 of a worker mid-job and under load, kill -9 of the api, SIGTERM on a busy
+ * Crashes, for real (ARCHITECTURE.md "Failure handling"): kill -9 of a worker mid-job and under load, kill -9 of the api, SIGTERM on a busy
  * worker. No accepted job is lost and no completed step runs twice.
  */
 import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';

@@ -1,5 +1,5 @@
 /**
- * PostgreSQL restarted under load (SPEC 7), on an embedded instance of this test's own (never the machine's
+ * PostgreSQL restarted under load, on an embedded instance of this test's own (never the machine's
  * shared server): the api and the workers recover by themselves, no accepted job is lost, and a sync call that
  * was waiting answers.
  */

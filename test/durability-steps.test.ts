@@ -1,5 +1,5 @@
 /**
- * Step-level guarantees (SPEC 7): retries with backoff, errors that are not retried, step and job time limits,
+ * Step-level guarantees: retries with backoff, errors that are not retried, step and job time limits,
  * cancelling running steps (WASM thread and provider call), and retention of finished jobs.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';

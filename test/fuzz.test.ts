@@ -1,5 +1,5 @@
 /**
- * A seeded fuzzer (issue 7): thousands of malformed requests to every route — wrong types, huge strings, deep
+ * A seeded fuzzer: thousands of malformed requests to every route — wrong types, huge strings, deep
  * nesting, invalid UTF-8, wrong content types, odd methods, paths and headers — and streaming clients that hang
  * up mid-stream. No 5xx, no process exit, and nothing a malformed request could change has changed.
  */

@@ -1,5 +1,5 @@
 /**
- * Operations (issue 6): both /metrics endpoints expose SPEC 9's metrics with the right labels and counts (the
+ * Operations: both /metrics endpoints expose every mule_ metric with the right labels and counts (the
  * exposition format is parsed and values are checked), and job logs carry job and step ids but no provider key
  * and no prompt by default.
  */

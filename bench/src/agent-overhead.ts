@@ -1,5 +1,5 @@
 /**
- * Agent overhead (issue 4): `agent/<name>` through Mule's api against the raw `openai` client making the same
+ * Agent overhead: `agent/<name>` through Mule's api against the raw `openai` client making the same
  * call to the same provider directly. The provider is the test suite's fake, answering at once, so the difference
  * is what Mule adds: one more HTTP hop, the agent lookup, ADK's run loop and the OpenAI adapter. Target: ≤ 5 ms p50.
  *

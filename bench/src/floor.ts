@@ -1,7 +1,7 @@
 /**
  * The machine's floor for a queued job round trip, measured with plain `pg` and nothing of Mule: INSERT (with a
  * NOTIFY) -> another process claims it with SKIP LOCKED -> completes it and NOTIFYs -> the first process hears
- * it. FACTS.md measured ~2 ms p50 and 6-9 ms p99 here; Mule's sync path is reported as a multiple of this.
+ * it. On this 2-core machine it measures ~1.2-2 ms p50 and 4-9 ms p99 (README "Benchmarks"); Mule's sync path is reported as a multiple of this.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';

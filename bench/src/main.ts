@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: Mule against its own physical floor, in one run on one machine (SPEC 9). Prints a table and
+ * `npm run bench`: Mule against its own physical floor, in one run on one machine (the machine's speed cancels out of the ratios). Prints a table and
  * writes it as JSON to bench/results/. Each section starts its own api and workers on a fresh database.
  * Sizes can be scaled down for a quick look: BENCH_SCALE=0.1 npm run bench.
  */

@@ -1,5 +1,5 @@
 /**
- * WASM figures (issue 3): a warm run of a small module through the runner's thread pool, and the cold first run
+ * WASM figures: a warm run of a small module through the runner's thread pool, and the cold first run
  * of a ~1 MB module (load, hash, admission, compile, instantiate, run). The big module is generated here from
  * WAT text with wabt, so no binary is committed.
  */

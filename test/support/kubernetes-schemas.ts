@@ -1,6 +1,6 @@
 /**
  * Validates rendered Kubernetes resources against the API's OpenAPI schemas (`kubernetes-models`) and KEDA's CRD
- * schemas (`@kubernetes-models/keda`), offline (FACTS.md). A kind with no known schema is an error, not a pass.
+ * schemas (`@kubernetes-models/keda`), offline (the packages bundle the schemas). A kind with no known schema is an error, not a pass.
  * The schemas check types, required fields and enums; like the API server's OpenAPI, they do not reject unknown
  * fields, so the deploy tests also assert the fields that matter by name.
  */

@@ -1,5 +1,5 @@
 /**
- * Creating, replacing and deleting definitions: shared by the REST routes (SPEC 5.4) and MULE_DEFINITIONS at
+ * Creating, replacing and deleting definitions: shared by the REST routes (`/v1/{providers,agents,workflows,wasm/modules}`) and MULE_DEFINITIONS at
  * start. Validation is whole-definition (core's schemas), references are checked in the write's transaction.
  */
 import {

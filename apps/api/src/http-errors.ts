@@ -84,7 +84,7 @@ export interface ErrorBody {
 export function errorResponse(error: unknown, statusOverride?: number): { status: number; body: ErrorBody } {
   const mule = toMuleError(error);
   let status = statusOverride ?? httpStatusOf(mule.code);
-  // A provider's 429 is passed on as 429 (SPEC 5), everything else from a provider is a 502.
+  // A provider's 429 is passed on as 429 (the caller may retry after its Retry-After), everything else from a provider is a 502.
   if (mule.code === 'provider_error' && mule.details?.['status'] === 429) status = 429;
   const message = mule.code === 'internal_error' ? 'internal error' : mule.message;
   return {

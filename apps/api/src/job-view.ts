@@ -1,10 +1,10 @@
-/** The public shape of a job (SPEC 5.2). */
+/** The public shape of a job, as `GET /v1/jobs/{id}` and `GET /v1/jobs` answer it. */
 import { formatJobId } from '@mule/core';
 import type { JobRow, JobStepRow } from '@mule/db';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
-/** SPEC 5.2: `{code, message}` or null (what else is stored is for the api's own answers). */
+/** A job's public error: `{code, message}` or null (what else is stored is for the api's own answers). */
 function errorView(error: unknown): { code: string; message: string } | null {
   if (!error || typeof error !== 'object') return null;
   const { code, message } = error as { code: string; message: string };

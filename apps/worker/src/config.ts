@@ -1,4 +1,4 @@
-/** The worker's configuration (SPEC 3), parsed once at start; nothing else reads process.env. */
+/** The worker's configuration (README "Configuration"), parsed once at start; nothing else reads process.env. */
 import { z } from 'zod';
 import { boolVar, envAllowVar, intVar, logLevelVar, parseConfig, postgresUrlVar, secretKeyVar } from '@mule/core';
 

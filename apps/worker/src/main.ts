@@ -1,4 +1,4 @@
-/** The worker process: claims jobs from the queue and runs their steps (SPEC 1). */
+/** The worker process: claims jobs from the queue and runs their steps (ARCHITECTURE.md "The flow of one job"). */
 import { AgentDirectory, loadAdk } from '@mule/agents';
 import { decrypterFor, formatJobId, loadConfigOrExit } from '@mule/core';
 import {

@@ -1,4 +1,4 @@
-/** The worker's small HTTP server on METRICS_PORT: /healthz, /readyz and /metrics (SPEC 5.3). */
+/** The worker's small HTTP server on METRICS_PORT: /healthz, /readyz and /metrics (deploy/README.md "Monitoring"). */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { countQueuedJobs, isMigrated, isQueueInstalled, type Pool } from '@mule/db';

@@ -1,5 +1,5 @@
 /**
- * OpenAI chat messages as Mule reads them, and the data-flow rules of SPEC 4: what a job's input is, what an
+ * OpenAI chat messages as Mule reads them, and the data-flow rules (README "Behaviour where the spec is silent"): what a job's input is, what an
  * agent step sends as its user message, and what the chat completion's content is.
  */
 import { z } from 'zod';
@@ -38,7 +38,7 @@ export interface JobInput {
   messages: ChatMessage[];
 }
 
-/** SPEC 4: `{prompt: <text of the last user message>, messages}`; prompt is "" when no user spoke. */
+/** A job's input: `{prompt: <text of the last user message>, messages}`; prompt is "" when no user spoke. */
 export function buildJobInput(messages: ChatMessage[]): JobInput {
   const lastUser = [...messages].reverse().find((message) => message.role === 'user');
   return { prompt: lastUser ? messageText(lastUser) : '', messages };

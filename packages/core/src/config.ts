@@ -67,7 +67,7 @@ export const secretKeyVar = z
     return key;
   });
 
-/** Loads a process's configuration, or prints the one line naming the bad variable and exits (SPEC 3). */
+/** Loads a process's configuration, or prints the one line naming the bad variable and exits (a bad setting must stop a process at start, not at first use). */
 export function loadConfigOrExit<T>(load: () => T): T {
   try {
     return load();

@@ -1,5 +1,5 @@
 /**
- * Definition files (SPEC 4): YAML or JSON text holding one or more documents, each with a `kind`. Pure text
+ * Definition files (README "Definitions"): YAML or JSON text holding one or more documents, each with a `kind`. Pure text
  * parsing; reading files from disk is `files.ts`.
  */
 import { parseAllDocuments } from 'yaml';

@@ -1,5 +1,5 @@
 /**
- * API keys (issue 7). A key is `mule_` + 32 random bytes (base64url); only its sha256 is stored. A fast hash is
+ * API keys (README "API keys"). A key is `mule_` + 32 random bytes (base64url); only its sha256 is stored. A fast hash is
  * right here (unlike passwords): a key has 256 bits of entropy, so there is nothing to guess, and the lookup runs
  * on every request. The stored hash is useless to present: it would be hashed again.
  */

@@ -1,7 +1,8 @@
 /**
  * Applies prisma/migrations/<timestamp>_<name>/migration.sql in order and records them exactly as
  * `prisma migrate deploy` does (table `_prisma_migrations`, sha256 checksum of the file, the same advisory lock),
- * because Prisma's own migrate needs a schema engine these machines cannot download (FACTS.md). A machine that
+ * because Prisma's own migrate needs its native schema engine, which Prisma downloads in an install script this
+ * repo does not run (allowScripts in the root package.json) and machines without internet cannot fetch. A machine that
  * has the engine sees the same history and agrees.
  */
 import { createHash, randomUUID } from 'node:crypto';

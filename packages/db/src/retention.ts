@@ -1,7 +1,7 @@
 /**
  * Retention: finished jobs older than the retention period are deleted (their steps go with them), a batch at a
  * time so no statement holds locks for long, and the planner statistics are refreshed so the tables stay fast
- * after bursts (FACTS.md: stale statistics once turned 12k jobs/s into 200 jobs/s). One worker at a time does it
+ * after bursts (stale planner statistics after a burst were measured turning 12k jobs/s into 200 jobs/s). One worker at a time does it
  * (a try-lock); the others skip the pass.
  */
 import { pruneApiKeyUsage } from './api-keys-repo.js';

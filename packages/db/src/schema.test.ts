@@ -1,5 +1,6 @@
 /**
- * The SQL migrations and schema.prisma must agree (nothing here can diff them: FACTS.md): migrate an empty
+ * The SQL migrations and schema.prisma must agree (nothing here can diff them: `prisma migrate diff`
+ * needs Prisma's native schema engine, which is not installed): migrate an empty
  * database with our runner and exercise every Prisma model against it. Also: the runner records migrations the
  * way `prisma migrate deploy` does.
  */

@@ -1,5 +1,5 @@
 /**
- * Mule's Prometheus metrics (SPEC 9), defined once for both processes. Labels stay small: workflow name, step
+ * Mule's Prometheus metrics (deploy/README.md "Monitoring"), defined once for both processes. Labels stay small: workflow name, step
  * type, status, outcome, provider and model; never job ids or prompts.
  */
 import type { TokenUsage } from '@mule/core';
@@ -35,7 +35,7 @@ export const metrics = {
   slots: new Gauge({ name: 'mule_worker_slots', help: 'Jobs this worker can run at once (WORKER_CONCURRENCY)', registers: [] }),
   stepFailures: new Counter({
     name: 'mule_step_failures_total',
-    help: 'Failed step attempts by type and error code (a bounded set: the codes of SPEC 5)',
+    help: 'Failed step attempts by type and error code (a bounded set: the MuleError codes)',
     labelNames: ['type', 'code'],
   }),
   tokens: new Counter({

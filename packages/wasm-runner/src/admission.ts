@@ -2,7 +2,7 @@
  * Admission: the sandbox policy checked on a module's raw bytes before V8 compiles them. A module must be a plain
  * core module that imports only WASI preview1 functions (with their real signatures), defines at most one
  * unshared 32-bit memory, and exports `_start`. Memory and table maximums are rewritten to the caps so that V8
- * itself refuses growth past them: `resourceLimits` on a worker do not cover wasm memory (FACTS.md).
+ * itself refuses growth past them: a worker's `resourceLimits` bound V8's JS heap, and wasm memory lives outside it.
  */
 import { createHash } from 'node:crypto';
 import { MuleError } from '@mule/core';

@@ -1,5 +1,5 @@
 /**
- * A fixed number of pre-started sandbox threads. A thread costs ~37 ms and ~8 MiB to start (FACTS.md), so threads
+ * A fixed number of pre-started sandbox threads. A thread costs ~37 ms and ~8 MiB to start (measured here), so threads
  * are reused from run to run; a run waits in a FIFO queue while all are busy. The deadline is enforced here, from
  * the main thread: wasm cannot be interrupted from inside its own thread, so on expiry (or abort) the thread is
  * terminated, which stops even a loop in a start function within ~10 ms, and a new one is started in its place

@@ -2,7 +2,7 @@
  * The in-memory WASI preview1 layer of a sandbox thread. stdin is the input, stdout and stderr are captured, and
  * there is nothing else: no preopened folders, no environment, no arguments, no sockets. It is written here rather
  * than taken from `node:wasi`, which is documented as not a security boundary and needs real file descriptors
- * (FACTS.md). One host serves every run of its thread: the import object is built once, and `begin` resets it.
+ * (Node's own documentation of `node:wasi` says both). One host serves every run of its thread: the import object is built once, and `begin` resets it.
  */
 import { randomFillSync } from 'node:crypto';
 import { CappedBuffer, TailBuffer } from './output-buffers.js';

@@ -1,6 +1,6 @@
 /**
- * Definitions over REST (SPEC 5.4): GET list, GET one, PUT (create 201 / replace or unchanged 200), DELETE
- * (409 while referenced) for providers, agents, workflows and wasm modules. Bodies are the definitions of SPEC 4
+ * Definitions over REST (`/v1/{providers,agents,workflows,wasm/modules}`): GET list, GET one, PUT (create 201 / replace or unchanged 200), DELETE
+ * (409 while referenced) for providers, agents, workflows and wasm modules. Bodies are the definitions of core's schemas
  * without `kind`; read-only fields a GET adds (version, sha256, timestamps…) are accepted back and ignored, so a
  * definition read can be PUT again as is.
  */

@@ -1,4 +1,4 @@
-/** Health (process up), readiness (database reachable and migrated) and metrics (SPEC 5.3). */
+/** Health (process up), readiness (database reachable and migrated) and metrics (Prometheus text): open even when API keys are required, for probes and scrapers. */
 import { Router } from 'express';
 import { isMigrated, isQueueInstalled } from '@mule/db';
 import { register } from '@mule/observability';

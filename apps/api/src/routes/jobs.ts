@@ -1,4 +1,4 @@
-/** Jobs (SPEC 5.2): read one, list, cancel. */
+/** Jobs: read one, list, cancel; a key sees only the jobs it created (README "API keys"). */
 import { Router } from 'express';
 import { z } from 'zod';
 import { formatJobId, JOB_STATUSES, MuleError, NAME_PATTERN, parseJobId, parseWith } from '@mule/core';

@@ -1,4 +1,4 @@
-/** GET /v1/models (SPEC 5.1): every workflow as workflow/… and async/workflow/…, every agent as agent/…. */
+/** GET /v1/models: every workflow as workflow/… and async/workflow/…, every agent as agent/…. */
 import { Router } from 'express';
 import { isValidName, MuleError } from '@mule/core';
 import { allows, callerOf } from '../access.js';

@@ -1,4 +1,4 @@
-/** POST /v1/wasm/execute (SPEC 5.1): runs one module in the api's sandbox, without the queue. */
+/** POST /v1/wasm/execute: runs one module in the api's sandbox, without the queue. */
 import { Router } from 'express';
 import { z } from 'zod';
 import { MuleError, parseWith } from '@mule/core';
