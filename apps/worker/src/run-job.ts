@@ -23,7 +23,7 @@ import type { Logger } from '@mule/observability';
 import { metrics } from '@mule/observability';
 import type { QueueJob } from './claim-loop.js';
 import type { RunningJobs } from './running-jobs.js';
-import type { StepRunner } from './steps/step-runner.js';
+import { runStep, stepBackstopMs, type StepRunners } from './steps/step-runner.js';
 
 export interface JobRunnerDeps {
   pool: Pool;
@@ -33,7 +33,7 @@ export interface JobRunnerDeps {
   finished: NotifyBatcher;
   /** A whole job's time limit, from its first start (MULE_JOB_TIMEOUT_SECONDS). */
   jobTimeoutMs: number;
-  steps: Record<PlanStep['type'], StepRunner>;
+  steps: StepRunners;
   logContent: boolean;
 }
 
@@ -169,14 +169,13 @@ async function runSteps(
       if (!started && !(await startStep(pool, { ...claim, index, attempt, stepId: step.id, type: step.type, input }))) return null;
       started = false;
       const stepStarted = performance.now();
-      // A WASM run enforces its own deadline (and reports wasm_timeout); this timer is its backstop.
-      const deadline = stepDeadline(signal, step.type === 'wasm' ? step.timeout_ms + 1000 : step.timeout_ms);
+      const deadline = stepDeadline(signal, stepBackstopMs(step));
       const stepSignal = deadline.signal;
       const log = jobLog.child({ step_id: step.id, step_attempt: attempt });
       let end: StepEnd;
       let error: MuleError | null = null;
       try {
-        const result = await deps.steps[step.type]({ jobId, step, input, signal: stepSignal, log });
+        const result = await runStep(deps.steps, { jobId, step, input, signal: stepSignal, log });
         end = { ...claim, index, attempt, status: 'completed', output: result.output, usage: result.usage, durationMs: performance.now() - stepStarted };
         input = result.output;
       } catch (thrown) {

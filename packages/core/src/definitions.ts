@@ -1,10 +1,11 @@
 /**
- * The four definition kinds of SPEC 4 and their schemas. A definition is validated whole: unknown fields, bad
- * names and duplicate step ids are refused with a message that names the field (`param`).
+ * The four definition kinds (provider, wasm_module, agent, workflow) and their schemas. A definition is validated
+ * whole: unknown fields, bad names and duplicate step ids are refused with a message that names the field (`param`).
  */
 import { z } from 'zod';
 import { MuleError } from './errors.js';
 import { NAME_PATTERN } from './names.js';
+import { unreachable } from './unreachable.js';
 
 export const DEFINITION_KINDS = ['provider', 'wasm_module', 'agent', 'workflow'] as const;
 export type DefinitionKind = (typeof DEFINITION_KINDS)[number];
@@ -93,6 +94,23 @@ export const agentSchema = z
   });
 export type AgentDefinition = z.infer<typeof agentSchema>;
 
+/** What every step has, whatever it runs. */
+interface StepCommon {
+  id: string;
+  timeout_ms?: number | undefined;
+  retries?: number | undefined;
+}
+/** `agent: <name>` on a step. */
+export interface AgentStepDefinition extends StepCommon {
+  agent: string;
+}
+/** `wasm: <module name>` on a step. */
+export interface WasmStepDefinition extends StepCommon {
+  wasm: string;
+}
+/** A step as written (`agent: x` or `wasm: y`), parsed to one member per step type. */
+export type WorkflowStepDefinition = AgentStepDefinition | WasmStepDefinition;
+
 export const workflowStepSchema = z
   .strictObject({
     id: nameSchema,
@@ -101,12 +119,23 @@ export const workflowStepSchema = z
     timeout_ms: z.int().min(1).max(MAX_STEP_TIMEOUT_MS).optional(),
     retries: z.int().min(0).max(MAX_STEP_RETRIES).optional(),
   })
-  .superRefine((value, ctx) => {
-    if ((value.agent === undefined) === (value.wasm === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['agent'], message: 'a step names exactly one of agent or wasm' });
-    }
+  .transform((value, ctx): WorkflowStepDefinition => {
+    const { agent, wasm, ...common } = value;
+    if (agent !== undefined && wasm === undefined) return { ...common, agent };
+    if (wasm !== undefined && agent === undefined) return { ...common, wasm };
+    ctx.addIssue({ code: 'custom', path: ['agent'], message: 'a step names exactly one of agent or wasm' });
+    return z.NEVER;
   });
-export type WorkflowStepDefinition = z.infer<typeof workflowStepSchema>;
+
+/** What a step runs, as a union to `switch` on (a written step names its type by its field: `agent:` or `wasm:`). */
+export type StepTarget = { type: 'agent'; name: string } | { type: 'wasm'; name: string };
+export type StepType = StepTarget['type'];
+
+export function stepTarget(step: WorkflowStepDefinition): StepTarget {
+  if ('agent' in step) return { type: 'agent', name: step.agent };
+  if ('wasm' in step) return { type: 'wasm', name: step.wasm };
+  return unreachable(step);
+}
 
 export const workflowSchema = z
   .strictObject({
@@ -165,7 +194,16 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, prefix = ''):
 
 /** The timeout a step runs with when its definition gives none. */
 export function stepTimeoutMs(step: WorkflowStepDefinition): number {
-  return step.timeout_ms ?? (step.agent !== undefined ? DEFAULT_AGENT_TIMEOUT_MS : DEFAULT_WASM_TIMEOUT_MS);
+  if (step.timeout_ms !== undefined) return step.timeout_ms;
+  const target = stepTarget(step);
+  switch (target.type) {
+    case 'agent':
+      return DEFAULT_AGENT_TIMEOUT_MS;
+    case 'wasm':
+      return DEFAULT_WASM_TIMEOUT_MS;
+    default:
+      return unreachable(target);
+  }
 }
 
 /** Every module and agent a workflow names, for reference checks. */
@@ -173,8 +211,17 @@ export function workflowReferences(workflow: WorkflowDefinition): { modules: str
   const modules = new Set<string>();
   const agents = new Set<string>();
   for (const step of workflow.steps) {
-    if (step.wasm !== undefined) modules.add(step.wasm);
-    if (step.agent !== undefined) agents.add(step.agent);
+    const target = stepTarget(step);
+    switch (target.type) {
+      case 'agent':
+        agents.add(target.name);
+        break;
+      case 'wasm':
+        modules.add(target.name);
+        break;
+      default:
+        unreachable(target);
+    }
   }
   return { modules: [...modules], agents: [...agents] };
 }

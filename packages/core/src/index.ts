@@ -11,3 +11,4 @@ export * from './keyed-loader.js';
 export * from './storable-json.js';
 export * from './glob.js';
 export * from './env-allow.js';
+export * from './unreachable.js';

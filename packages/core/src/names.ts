@@ -1,4 +1,4 @@
-/** Every definition name (SPEC 4): lower case, digits, `.`, `_`, `-`; 1 to 63 characters. */
+/** Every definition name: lower case, digits, `.`, `_`, `-`; 1 to 63 characters. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
 export function isValidName(value: string): boolean {
@@ -18,4 +18,5 @@ export function parseJobId(value: string): string | null {
   return match?.[1] ?? null;
 }
 
+/** A sha256 as Mule writes and accepts it: 64 lower-case hex characters (module bytes, plans, `wasm/<sha256>` calls). */
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;

@@ -1,14 +1,14 @@
 /**
- * An AGENT step (SPEC 4 data flow): `input.prompt` (or the input as JSON) is the user message; the output is
+ * An AGENT step: `input.prompt` (or the input as JSON) is the user message; the output is
  * `{prompt: <the agent's final text>}`, with token usage stored on the step.
  */
-import { agentPromptOf, MuleError, storableText } from '@mule/core';
+import { agentPromptOf, MuleError, storableText, type AgentPlanStep } from '@mule/core';
 import { runAgent, type AgentDirectory } from '@mule/agents';
 import { recordTokens } from '@mule/observability';
 import type { StepRunner } from './step-runner.js';
 import { unstorableOutput } from './storable-output.js';
 
-export function agentStep(agents: AgentDirectory): StepRunner {
+export function agentStep(agents: AgentDirectory): StepRunner<AgentPlanStep> {
   return async ({ step, input, signal }) => {
     const prepared = await agents.get(step.name);
     if (!prepared) throw new MuleError('not_found', `step "${step.id}" names agent "${step.name}", which no longer exists`, { retryable: false });
