@@ -22,6 +22,10 @@ export function isFinished(status: JobStatus): boolean {
   return FINISHED_STATUSES.includes(status);
 }
 
+/** A step attempt's status (one `job_steps` row per attempt; it never waits in a queue, so it has no `queued`). */
+export const STEP_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+
 /** A message's text: a string as is; an array of parts as its text parts joined by newlines. */
 export function messageText(message: Pick<ChatMessage, 'content'>): string {
   const content = message.content;
