@@ -1,17 +1,9 @@
 /**
- * Submitting a workflow job: the job row and its queue entry are written in ONE statement (JobQueue.send), so a
+ * Submitting a workflow job: the job row and its queue entry are written in ONE statement (insertJob), so a
  * job is either fully accepted (and will run) or not written at all.
  */
 import { buildJobInput, MuleError, type ChatMessage, type JobStatus } from '@mule/core';
-import {
-  findJobByIdempotencyKey,
-  IDEMPOTENCY_CONSTRAINT,
-  jobInsertStatement,
-  pgErrorCode,
-  type JobQueue,
-  type NotifyBatcher,
-  type Pool,
-} from '@mule/db';
+import { insertJob, type JobQueue, type NotifyBatcher, type Pool } from '@mule/db';
 import type { SubmitTargets } from './submit-targets.js';
 
 export interface SubmitRequest {
@@ -37,7 +29,7 @@ export interface SubmitDeps {
   pool: Pool;
   queue: JobQueue;
   targets: SubmitTargets;
-  /** Wakes idle workers after the commit (never inside it: see prisma/src/queue.ts). */
+  /** Wakes idle workers after the commit (never inside it: see packages/db/src/queue.ts). */
   announceJobs: NotifyBatcher;
 }
 
@@ -46,7 +38,7 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
   if (!target) {
     throw new MuleError('model_not_found', `The model \`${request.model}\` does not exist`, { param: 'model' });
   }
-  const row = jobInsertStatement({
+  const result = await insertJob(deps.queue, deps.pool, {
     id: request.id,
     workflow: request.workflow,
     version: target.version,
@@ -56,26 +48,17 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     idempotencyKey: request.idempotencyKey,
     apiKeyId: request.apiKeyId,
   });
-  try {
-    await deps.queue.send(deps.pool, request.id, row);
-  } catch (error) {
-    const repeated = pgErrorCode(error) === '23505' && (error as { constraint?: string }).constraint === IDEMPOTENCY_CONSTRAINT;
-    if (!repeated || request.idempotencyKey === null) throw error;
-    return existingJob(deps.pool, request.idempotencyKey, request.apiKeyId, request.model);
+  if (result.kind === 'created') {
+    deps.announceJobs.send();
+    return { id: request.id, status: 'queued', createdAt: new Date(), existing: false };
   }
-  deps.announceJobs.send();
-  return { id: request.id, status: 'queued', createdAt: new Date(), existing: false };
-}
-
-async function existingJob(pool: Pool, key: string, apiKeyId: string | null, model: string): Promise<Submitted> {
-  const existing = await findJobByIdempotencyKey(pool, key, apiKeyId);
-  if (!existing) throw new MuleError('conflict', 'the job of this Idempotency-Key was deleted meanwhile; send the request again');
-  if (existing.model !== model) {
+  const { existing } = result;
+  if (existing.model !== request.model) {
     throw new MuleError(
       'idempotency_conflict',
-      `Idempotency-Key was already used with model \`${existing.model}\`; use a new key for \`${model}\``,
+      `Idempotency-Key was already used with model \`${existing.model}\`; use a new key for \`${request.model}\``,
       { param: 'Idempotency-Key' },
     );
   }
-  return { id: existing.id, status: existing.status, createdAt: existing.created_at, existing: true };
+  return { id: existing.id, status: existing.status, createdAt: existing.createdAt, existing: true };
 }

@@ -1,83 +1,13 @@
 /**
- * Job rows on the hot paths (submit, claim, step results, finish). Plain SQL through pg rather than Prisma:
+ * Job rows on the hot paths (claim, step results, finish, sync outcomes; submit is job-submit.ts). Plain SQL through pg rather than Prisma:
  * each call is one round trip with no client-side query building (Prisma's adapter adds ~0.3-0.5 ms per query
  * here, and a sync workflow call makes about ten of these).
  */
-import type { JobPlan, JobStatus, StoredError, TokenUsage } from '@mule/core';
+import type { JobStatus, StoredError, TokenUsage } from '@mule/core';
 import type { Queryable } from './pool.js';
 import { statement } from './prepared.js';
 
 export type { StoredError } from '@mule/core';
-
-export interface SubmitTarget {
-  version: number;
-  spec: unknown;
-  /** module name -> sha256 of the bytes current now, for every module the version names. */
-  modules: Record<string, string>;
-}
-
-/** The current version of a workflow and its modules' hashes, or null when no such workflow. */
-export async function findSubmitTarget(db: Queryable, workflow: string): Promise<SubmitTarget | null> {
-  const { rows } = await db.query<SubmitTarget>(statement(
-    `SELECT w.version, v.spec,
-            COALESCE((SELECT jsonb_object_agg(m.name, m.sha256) FROM wasm_modules m
-                      WHERE m.name IN (SELECT s->>'wasm' FROM jsonb_array_elements(v.spec->'steps') s)), '{}') AS modules
-       FROM workflows w
-       JOIN workflow_versions v ON v.workflow_name = w.name AND v.version = w.version
-      WHERE w.name = $1`,
-    [workflow],
-  ));
-  return rows[0] ?? null;
-}
-
-export interface NewJob {
-  id: string;
-  workflow: string;
-  version: number;
-  model: string;
-  input: unknown;
-  plan: JobPlan;
-  idempotencyKey: string | null;
-  /** The API key that submits it (null without keys). */
-  apiKeyId: string | null;
-}
-
-/** The INSERT of a queued job, run by JobQueue.send in one statement with the job's queue entry. */
-export function jobInsertStatement(job: NewJob): { text: string; values: unknown[] } {
-  return {
-    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id)
-           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8)`,
-    values: [
-      job.id,
-      job.workflow,
-      job.version,
-      job.model,
-      JSON.stringify(job.input),
-      JSON.stringify(job.plan),
-      job.idempotencyKey,
-      job.apiKeyId,
-    ],
-  };
-}
-
-/** The unique index a repeated Idempotency-Key violates (per API key: COALESCE(api_key_id, zero), key). */
-export const IDEMPOTENCY_CONSTRAINT = 'jobs_idempotency_key_key';
-
-export async function findJobByIdempotencyKey(
-  db: Queryable,
-  key: string,
-  apiKeyId: string | null,
-): Promise<{ id: string; model: string; status: JobStatus; created_at: Date } | null> {
-  const { rows } = await db.query(
-    statement(
-      `SELECT id, model, status, created_at FROM jobs
-        WHERE COALESCE(api_key_id, '00000000-0000-0000-0000-000000000000'::uuid) = COALESCE($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid)
-          AND idempotency_key = $1`,
-      [key, apiKeyId],
-    ),
-  );
-  return rows[0] ?? null;
-}
 
 export interface JobOutcome {
   id: string;
