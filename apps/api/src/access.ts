@@ -73,7 +73,7 @@ export class Access {
     if (!key) throw new MuleError('unauthorized', 'the API key is not valid (unknown or revoked)');
     if (key.rpm !== null && key.used !== null && key.used > key.rpm) {
       throw new MuleError('rate_limited', `rate limit of ${key.rpm} requests per minute reached for key "${key.name}"`, {
-        details: { retryAfterSeconds: Math.max(1, key.reset_seconds) },
+        details: { retryAfterSeconds: Math.max(1, key.resetSeconds) },
       });
     }
     return { kind: 'key', id: key.id, name: key.name, scopes: key.scopes, admin: key.admin };

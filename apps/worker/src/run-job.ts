@@ -66,8 +66,8 @@ async function resumePoint(pool: Pool, claim: Claim, jobInput: unknown): Promise
   const attempts = new Map<number, number>();
   const outputs = new Map<number, unknown>();
   for (const record of records) {
-    attempts.set(record.step_index, Math.max(attempts.get(record.step_index) ?? 0, record.attempt));
-    if (record.status === 'completed') outputs.set(record.step_index, record.output);
+    attempts.set(record.stepIndex, Math.max(attempts.get(record.stepIndex) ?? 0, record.attempt));
+    if (record.status === 'completed') outputs.set(record.stepIndex, record.output);
   }
   let index = 0;
   let input = jobInput;
@@ -86,11 +86,11 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
     deps.finished.send(queued.jobId);
     return;
   }
-  const log = deps.log.child({ job_id: formatJobId(job.id), workflow: job.workflow_name, attempt: job.attempts });
-  if (job.attempts === 1) metrics.queueWait.observe((Date.now() - job.created_at.getTime()) / 1000);
+  const log = deps.log.child({ job_id: formatJobId(job.id), workflow: job.workflowName, attempt: job.attempts });
+  if (job.attempts === 1) metrics.queueWait.observe((Date.now() - job.createdAt.getTime()) / 1000);
   const plan = jobPlanSchema.parse(job.plan);
   const controller = running.start(job.id, queued.signal);
-  const remainingMs = job.started_at.getTime() + deps.jobTimeoutMs - Date.now();
+  const remainingMs = job.startedAt.getTime() + deps.jobTimeoutMs - Date.now();
   const jobTimer = setTimeout(
     () => controller.abort(new MuleError('job_timeout', `the job ran longer than its limit of ${Math.round(deps.jobTimeoutMs / 1000)} s`)),
     Math.max(0, remainingMs),
@@ -108,8 +108,8 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
     if (resume && job.attempts > 1) log.info({ resume_at: plan.steps[resume.index]?.id }, 'resuming job');
     const status = resume ? await runSteps(deps, log, claim, plan.steps, resume, controller.signal) : null;
     if (status) {
-      metrics.jobs.inc({ workflow: job.workflow_name, status });
-      metrics.jobDuration.observe({ workflow: job.workflow_name }, (performance.now() - started) / 1000);
+      metrics.jobs.inc({ workflow: job.workflowName, status });
+      metrics.jobDuration.observe({ workflow: job.workflowName }, (performance.now() - started) / 1000);
       log.info({ status, ms: Math.round(performance.now() - started) }, 'job finished');
     } else {
       log.info({ reason: stopReason(controller.signal) }, 'job stopped here without finishing it: nothing more is written for this claim');

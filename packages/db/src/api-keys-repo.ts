@@ -10,13 +10,15 @@ import { statement } from './prepared.js';
 export interface ApiKeyRecord {
   id: string;
   name: string;
-  key_prefix: string;
+  keyPrefix: string;
   scopes: string[];
   rpm: number | null;
   admin: boolean;
-  created_at: Date;
-  revoked_at: Date | null;
+  createdAt: Date;
+  revokedAt: Date | null;
 }
+
+const RECORD_COLUMNS = `id, name, key_prefix AS "keyPrefix", scopes, rpm, admin, created_at AS "createdAt", revoked_at AS "revokedAt"`;
 
 export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
@@ -34,7 +36,7 @@ export async function createApiKey(db: Queryable, input: NewApiKey): Promise<Api
   const key = `mule_${randomBytes(32).toString('base64url')}`;
   const { rows } = await db.query<ApiKeyRecord>(
     `INSERT INTO api_keys (id, name, key_hash, key_prefix, scopes, rpm, admin) VALUES ($1, $2, $3, $4, $5, $6, $7)
-     RETURNING id, name, key_prefix, scopes, rpm, admin, created_at, revoked_at`,
+     RETURNING ${RECORD_COLUMNS}`,
     [randomUUID(), input.name, hashKey(key), key.slice(0, 12), input.scopes, input.rpm, input.admin],
   );
   return { ...rows[0]!, key };
@@ -42,7 +44,7 @@ export async function createApiKey(db: Queryable, input: NewApiKey): Promise<Api
 
 export async function listApiKeys(db: Queryable): Promise<ApiKeyRecord[]> {
   const { rows } = await db.query<ApiKeyRecord>(
-    `SELECT id, name, key_prefix, scopes, rpm, admin, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, id`,
+    `SELECT ${RECORD_COLUMNS} FROM api_keys ORDER BY created_at DESC, id`,
   );
   return rows;
 }
@@ -81,7 +83,7 @@ export interface AuthenticatedKey {
   /** Requests in the current minute, this one included (null without a limit). */
   used: number | null;
   /** Seconds until the current minute's window ends. */
-  reset_seconds: number;
+  resetSeconds: number;
 }
 
 /**
@@ -98,7 +100,7 @@ export async function authenticateApiKey(db: Queryable, keyHash: string): Promis
               ON CONFLICT (key_id, window_start) DO UPDATE SET count = api_key_usage.count + 1
               RETURNING count)
        SELECT k.id, k.name, k.scopes, k.rpm, k.admin, (SELECT count FROM u) AS used,
-              ceil(EXTRACT(EPOCH FROM date_trunc('minute', now()) + interval '1 minute' - now()))::int AS reset_seconds
+              ceil(EXTRACT(EPOCH FROM date_trunc('minute', now()) + interval '1 minute' - now()))::int AS "resetSeconds"
          FROM k`,
       [keyHash],
     ),

@@ -1,13 +1,14 @@
 /** Job reads for the jobs routes, through Prisma (not a hot path). */
-import type { JobStatus } from '@mule/core';
+import type { JobStatus, PlanStep, StepStatus } from '@mule/core';
+import type { Job, JobStep } from './generated/prisma/client.js';
 import type { PrismaClient } from './prisma-client.js';
 
 export interface JobStepRow {
   stepIndex: number;
   attempt: number;
   stepId: string;
-  type: string;
-  status: string;
+  type: PlanStep['type'];
+  status: StepStatus;
   input: unknown;
   output: unknown;
   error: unknown;
@@ -23,7 +24,7 @@ export interface JobRow {
   workflowName: string;
   workflowVersion: number;
   model: string;
-  status: string;
+  status: JobStatus;
   input: unknown;
   output: unknown;
   error: unknown;
@@ -36,8 +37,25 @@ export interface JobRow {
 
 const STEP_ORDER = [{ stepIndex: 'asc' as const }, { attempt: 'asc' as const }];
 
+/**
+ * Prisma types `status` and `type` as plain strings; the tables' CHECK constraints (and the worker, which writes
+ * only its plan's step types) hold them to these values.
+ */
+const toStepRow = (step: JobStep): JobStepRow => ({
+  ...step,
+  type: step.type as JobStepRow['type'],
+  status: step.status as StepStatus,
+});
+
+const toJobRow = ({ steps, ...job }: Job & { steps: JobStep[] }): JobRow => ({
+  ...job,
+  status: job.status as JobStatus,
+  steps: steps.map(toStepRow),
+});
+
 export async function getJob(prisma: PrismaClient, id: string): Promise<JobRow | null> {
-  return prisma.job.findUnique({ where: { id }, include: { steps: { orderBy: STEP_ORDER } } });
+  const row = await prisma.job.findUnique({ where: { id }, include: { steps: { orderBy: STEP_ORDER } } });
+  return row ? toJobRow(row) : null;
 }
 
 export interface JobListQuery {
@@ -70,5 +88,5 @@ export async function listJobs(prisma: PrismaClient, query: JobListQuery): Promi
     take: query.limit + 1,
     include: { steps: { orderBy: STEP_ORDER } },
   });
-  return { jobs: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+  return { jobs: rows.slice(0, query.limit).map(toJobRow), hasMore: rows.length > query.limit };
 }

@@ -1,9 +1,10 @@
 /**
- * Job rows on the hot paths (claim, step results, finish, sync outcomes; submit is job-submit.ts). Plain SQL through pg rather than Prisma:
- * each call is one round trip with no client-side query building (Prisma's adapter adds ~0.3-0.5 ms per query
- * here, and a sync workflow call makes about ten of these).
+ * Job rows on the hot paths (claim, step results, finish, sync outcomes; submit is job-submit.ts). Plain SQL
+ * through pg rather than Prisma: each call is one round trip with no client-side query building (Prisma's adapter
+ * adds ~0.3-0.5 ms per query here, and a sync workflow call makes about ten of these). Rows come back camelCase
+ * (aliased in the SQL) with typed statuses, which the tables' CHECK constraints guarantee.
  */
-import type { JobStatus, StoredError, TokenUsage } from '@mule/core';
+import type { JobStatus, StepStatus, StoredError, TokenUsage } from '@mule/core';
 import type { Queryable } from './pool.js';
 import { statement } from './prepared.js';
 
@@ -34,13 +35,13 @@ export async function readOutcomes(db: Queryable, ids: string[]): Promise<JobOut
 
 export interface ClaimedJob {
   id: string;
-  workflow_name: string;
+  workflowName: string;
   input: unknown;
   plan: unknown;
   attempts: number;
-  created_at: Date;
+  createdAt: Date;
   /** The first attempt's start: the whole-job time limit counts from here. */
-  started_at: Date;
+  startedAt: Date;
 }
 
 /**
@@ -56,7 +57,7 @@ export async function claimJob(db: Queryable, id: string): Promise<ClaimedJob | 
     `WITH claimed AS (
        UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now())
         WHERE id = $1 AND status IN ('queued', 'running')
-        RETURNING id, workflow_name, input, plan, attempts, created_at, started_at
+        RETURNING id, workflow_name AS "workflowName", input, plan, attempts, created_at AS "createdAt", started_at AS "startedAt"
      ), first_step AS (
        INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
        SELECT id, 0, 1, plan->'steps'->0->>'id', plan->'steps'->0->>'type', 'running', input FROM claimed WHERE attempts = 1
@@ -68,16 +69,16 @@ export async function claimJob(db: Queryable, id: string): Promise<ClaimedJob | 
 }
 
 export interface StepRecord {
-  step_index: number;
+  stepIndex: number;
   attempt: number;
-  status: 'running' | 'completed' | 'failed' | 'cancelled';
+  status: StepStatus;
   output: unknown;
 }
 
 /** Earlier attempts' step rows (only read when a job is taken over or resumed). */
 export async function readStepRecords(db: Queryable, jobId: string): Promise<StepRecord[]> {
   const { rows } = await db.query<StepRecord>(statement(
-    `SELECT step_index, attempt, status, output FROM job_steps WHERE job_id = $1 ORDER BY step_index, attempt`,
+    `SELECT step_index AS "stepIndex", attempt, status, output FROM job_steps WHERE job_id = $1 ORDER BY step_index, attempt`,
     [jobId],
   ));
   return rows;
@@ -123,7 +124,7 @@ export interface StepEnd {
   claim: number;
   index: number;
   attempt: number;
-  status: 'completed' | 'failed' | 'cancelled';
+  status: Exclude<StepStatus, 'running'>;
   output?: unknown;
   error?: StoredError | null;
   usage?: TokenUsage | null;

@@ -20,12 +20,12 @@ function view(key: ApiKeyRecord) {
     id: key.id,
     object: 'api_key' as const,
     name: key.name,
-    key_prefix: key.key_prefix,
+    key_prefix: key.keyPrefix,
     scopes: key.scopes,
     rpm: key.rpm,
     admin: key.admin,
-    created_at: key.created_at.toISOString(),
-    revoked_at: key.revoked_at?.toISOString() ?? null,
+    created_at: key.createdAt.toISOString(),
+    revoked_at: key.revokedAt?.toISOString() ?? null,
   };
 }
 
