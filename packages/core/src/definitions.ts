@@ -23,7 +23,7 @@ export const MAX_WORKFLOW_STEPS = 100;
 
 const nameSchema = z
   .string()
-  .regex(NAME_PATTERN, 'must match ^[a-z0-9][a-z0-9._-]{0,62}$ (lower case letters, digits, ".", "_", "-")');
+  .regex(NAME_PATTERN, `must match ${NAME_PATTERN.source} (lower case letters, digits, ".", "_", "-")`);
 const envNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name');
 const descriptionSchema = z.string().max(4000);
 const httpUrlSchema = z

@@ -1,11 +1,11 @@
 /**
- * Definitions over REST (`/v1/{providers,agents,workflows,wasm/modules}`): GET list, GET one, PUT (create 201 / replace or unchanged 200), DELETE
- * (409 while referenced) for providers, agents, workflows and wasm modules. Bodies are the definitions of core's schemas
- * without `kind`; read-only fields a GET adds (version, sha256, timestamps…) are accepted back and ignored, so a
- * definition read can be PUT again as is.
+ * Definitions over REST (`/v1/{providers,agents,workflows,wasm/modules}`): GET list, GET one, PUT (create 201 /
+ * replace or unchanged 200), DELETE (409 while referenced). Bodies are the definitions of core's schemas without
+ * `kind`; read-only fields a GET adds (version, sha256, timestamps…) are accepted back and ignored, so a definition
+ * read can be PUT again as is (definition-http.ts).
  */
 import { Router, type Request } from 'express';
-import { isValidName, MuleError, parseDefinition, type DefinitionKind } from '@mule/core';
+import { MuleError, parseDefinition, type DefinitionKind } from '@mule/core';
 import {
   getAgent,
   getModule,
@@ -15,11 +15,7 @@ import {
   listModules,
   listProviders,
   listWorkflows,
-  type ModuleRow,
-  type ProviderRow,
   type PutOutcome,
-  type SpecRow,
-  type WorkflowRow,
 } from '@mule/db';
 import { callerOf, requireAdmin } from '../access.js';
 import type { ApiContext } from '../api-context.js';
@@ -30,65 +26,8 @@ import {
   removeDefinition,
   type DefinitionContext,
 } from '../definitions-service.js';
+import { definitionBody, nameParam, putStatus, views } from './definition-http.js';
 import { moduleUploadHandler } from './wasm-modules.js';
-
-const READ_ONLY_FIELDS = ['object', 'version', 'created_at', 'updated_at', 'has_api_key', 'size'];
-
-const iso = (date: Date) => date.toISOString();
-const spread = (spec: unknown) => (spec && typeof spec === 'object' ? (spec as Record<string, unknown>) : {});
-
-export const views = {
-  provider: (row: ProviderRow) => ({
-    ...spread(row.spec),
-    object: 'provider',
-    has_api_key: row.apiKeyCipher !== null,
-    created_at: iso(row.createdAt),
-    updated_at: iso(row.updatedAt),
-  }),
-  agent: (row: SpecRow) => ({ ...spread(row.spec), object: 'agent', created_at: iso(row.createdAt), updated_at: iso(row.updatedAt) }),
-  wasm_module: (row: ModuleRow) => ({
-    ...spread(row.spec),
-    object: 'wasm_module',
-    sha256: row.sha256,
-    size: row.size,
-    created_at: iso(row.createdAt),
-    updated_at: iso(row.updatedAt),
-  }),
-  workflow: (row: WorkflowRow) => ({
-    ...spread(row.spec),
-    object: 'workflow',
-    version: row.version,
-    created_at: iso(row.createdAt),
-    updated_at: iso(row.updatedAt),
-  }),
-};
-
-/** The path's name, checked; the body's `name`, when given, must be the same. */
-export function nameParam(req: Request): string {
-  const name = String(req.params['name']);
-  if (!isValidName(name)) {
-    throw new MuleError('invalid_request', `name "${name}" must match ^[a-z0-9][a-z0-9._-]{0,62}$`, { param: 'name' });
-  }
-  return name;
-}
-
-export function definitionBody(req: Request, name: string, extraReadOnly: string[] = []): Record<string, unknown> {
-  const body: unknown = req.body;
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new MuleError('invalid_request', 'the request body must be a JSON object (Content-Type: application/json)');
-  }
-  const copy = { ...(body as Record<string, unknown>) };
-  for (const field of [...READ_ONLY_FIELDS, ...extraReadOnly]) delete copy[field];
-  if (copy['name'] !== undefined && copy['name'] !== name) {
-    throw new MuleError('invalid_request', `name "${String(copy['name'])}" in the body differs from "${name}" in the path`, {
-      param: 'name',
-    });
-  }
-  copy['name'] = name;
-  return copy;
-}
-
-export const putStatus = (outcome: PutOutcome) => (outcome === 'created' ? 201 : 200);
 
 function notFound(kind: DefinitionKind, name: string): MuleError {
   return new MuleError('not_found', `no ${kind.replace('_', ' ')} "${name}"`, { param: 'name' });

@@ -4,13 +4,13 @@
  * is admitted by the sandbox policy at upload; a refusal answers 400 wasm_rejected.
  */
 import express, { type Request, type RequestHandler } from 'express';
-import { hasUnstorableText, isStorableText, MuleError, parseDefinition, parseWith, wasmToolSchema } from '@mule/core';
+import { hasUnstorableText, isStorableText, MuleError, parseDefinition, parseWith, SHA256_PATTERN, wasmToolSchema } from '@mule/core';
 import { getModule } from '@mule/db';
 import { z } from 'zod';
 import type { ApiContext } from '../api-context.js';
 import { applyModule, type DefinitionContext } from '../definitions-service.js';
 import { sendError } from '../http-errors.js';
-import { definitionBody, nameParam, putStatus, views } from './definitions.js';
+import { definitionBody, nameParam, putStatus, views } from './definition-http.js';
 
 const RAW_TYPES = ['application/wasm', 'application/octet-stream'];
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -53,7 +53,7 @@ function fromJson(req: Request, name: string) {
   }
   const sha256 = body['sha256'];
   delete body['sha256'];
-  if (sha256 !== undefined && (typeof sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sha256))) {
+  if (sha256 !== undefined && (typeof sha256 !== 'string' || !SHA256_PATTERN.test(sha256))) {
     throw new MuleError('invalid_request', 'sha256 must be 64 lower-case hex characters', { param: 'sha256' });
   }
   const definition = parseDefinition('wasm_module', body);
