@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { decrypterFor, loadConfigOrExit } from '@mule/core';
 import { AgentDirectory, loadAdk } from '@mule/agents';
-import { agentCatalog, CHANNELS, countQueuedJobs, hashKey, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
+import { agentCatalog, anyAgentDefined, CHANNELS, countQueuedJobs, hashKey, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
 import type { ApiContext } from './api-context.js';
 import { Access } from './access.js';
 import { createApp } from './app.js';
@@ -117,9 +117,8 @@ if (config.MULE_DEFINITIONS) {
 }
 
 // ADK takes ~1 s to load: warm it in the background, and only where agents exist.
-void prisma.agent
-  .count()
-  .then((n) => (n > 0 ? loadAdk() : undefined))
+void anyAgentDefined(prisma)
+  .then((any) => (any ? loadAdk() : undefined))
   .catch((error: Error) => log.warn({ err: error.message }, 'could not preload the agent runtime'));
 
 const server = createApp(ctx, defs).listen(config.PORT, config.HOST);

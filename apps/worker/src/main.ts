@@ -3,6 +3,7 @@ import { AgentDirectory, loadAdk } from '@mule/agents';
 import { decrypterFor, formatJobId, loadConfigOrExit } from '@mule/core';
 import {
   agentCatalog,
+  anyAgentDefined,
   CHANNELS,
   createPool,
   createPrisma,
@@ -104,9 +105,8 @@ metrics.slots.set(config.WORKER_CONCURRENCY);
 const stopRetention = scheduleRetention(pool, log, config.MULE_JOB_RETENTION_DAYS, config.MULE_RETENTION_INTERVAL_SECONDS);
 const stopReaper = scheduleReaper(pool, log, finished, config.MULE_REAPER_INTERVAL_SECONDS);
 // ADK takes ~1 s to load: warm it in the background, and only where agents exist.
-void prisma.agent
-  .count()
-  .then((n) => (n > 0 ? loadAdk() : undefined))
+void anyAgentDefined(prisma)
+  .then((any) => (any ? loadAdk() : undefined))
   .catch((error: Error) => log.warn({ err: error.message }, 'could not preload the agent runtime'));
 loop = new ClaimLoop({
   ...queue.claims(),

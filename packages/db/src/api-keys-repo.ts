@@ -4,6 +4,7 @@
  * on every request. The stored hash is useless to present: it would be hashed again.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { CHANNELS, notify } from './listener.js';
 import { withTransaction, type Pool, type Queryable } from './pool.js';
 import { statement } from './prepared.js';
 
@@ -66,6 +67,14 @@ export async function revokeApiKey(pool: Pool, id: string, otherAdminExists: boo
     await client.query(`UPDATE api_keys SET revoked_at = now() WHERE id = $1`, [id]);
     return 'revoked';
   });
+}
+
+/**
+ * Tells every api process that keys changed (`mule_keys_changed`), for a writer that has no api process's
+ * NotifyBatcher (the CLI). Send it after the change committed.
+ */
+export async function announceKeysChanged(db: Queryable): Promise<void> {
+  await notify(db, CHANNELS.keysChanged, '');
 }
 
 /** Whether a key was ever created (revoked ones count): from then on every /v1 route needs a key. */

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SCOPE_PATTERN } from '@mule/core';
-import { createApiKey, createPool } from '@mule/db';
+import { announceKeysChanged, createApiKey, createPool } from '@mule/db';
 
 const USAGE = 'usage: mule keys create --name <name> [--scope <pattern>]... [--rpm <n>] [--admin]   (needs DATABASE_URL)';
 
@@ -44,7 +44,7 @@ export async function keysCommand(args: string[]): Promise<number> {
   const pool = createPool({ connectionString: url, max: 1, applicationName: 'mule-keys' });
   try {
     const key = await createApiKey(pool, { name: values.name, scopes, rpm, admin: values.admin ?? false });
-    await pool.query(`SELECT pg_notify('mule_keys_changed', '')`);
+    await announceKeysChanged(pool);
     console.log(key.key);
     console.error(`created key ${key.id} "${key.name}"${key.admin ? ' (admin)' : ''}; scopes: ${scopes.join(', ') || 'none'}${rpm ? `; ${rpm}/min` : ''}. It is shown only this once.`);
     return 0;
