@@ -1,5 +1,5 @@
 /**
- * The worker's reaper pass (prisma/src/lost-jobs.ts): jobs left `queued` or `running` whose queue entry failed,
+ * The worker's reaper pass (packages/db/src/lost-jobs.ts): jobs left `queued` or `running` whose queue entry failed,
  * was deleted or vanished are failed, and their waiters told by a `mule_job_finished` NOTIFY. Every worker runs
  * it on its interval; a transaction-level advisory lock lets one of them do the work at a time.
  */

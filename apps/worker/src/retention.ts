@@ -1,4 +1,4 @@
-/** The worker's periodic retention pass (prisma/src/retention.ts): one worker at a time, every interval. */
+/** The worker's periodic retention pass (packages/db/src/retention.ts): one worker at a time, every interval. */
 import { runRetention, type Pool } from '@mule/db';
 import type { Logger } from '@mule/observability';
 
