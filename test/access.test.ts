@@ -5,15 +5,16 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { http, putModule, putWorkflow, testModule, waitFor } from './support/fixtures.js';
-import { REPO_ROOT, startApi, startWorker, stopAllProcesses, type MuleProcess } from './support/processes.js';
+import { REPO_ROOT, startApi, startWorker, stopAllProcesses, stopProcessesExcept, type MuleProcess } from './support/processes.js';
 
 let db: TestDatabase;
 let apiA: MuleProcess;
 let apiB: MuleProcess;
+let worker: MuleProcess;
 let pool: pg.Pool;
 let admin: string;
 let scoped: { id: string; key: string };
@@ -40,9 +41,13 @@ function createKeyWithCli(args: string[]): Promise<string> {
   });
 }
 
+/** A short rate-limit window, so the rate-limit test sees a window end without waiting for the clock's minute. */
+const RATE_WINDOW_SECONDS = 5;
+
 beforeAll(async () => {
   db = await createTestDatabase();
-  [apiA, apiB] = await Promise.all([startApi(db.url), startApi(db.url), startWorker(db.url)]);
+  const env = { MULE_RATE_WINDOW_SECONDS: String(RATE_WINDOW_SECONDS) };
+  [apiA, apiB, worker] = await Promise.all([startApi(db.url, env), startApi(db.url, env), startWorker(db.url)]);
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
   // No key yet: the api is open (and bound to 127.0.0.1).
   expect((await putModule(apiA.url, 'echo', testModule('echo'))).status).toBe(201);
@@ -61,6 +66,9 @@ beforeAll(async () => {
   scoped = await make({ name: 'echo-only', scopes: ['workflow/echo-*', 'wasm/echo'], rpm: 1000 });
   other = await make({ name: 'other', scopes: ['workflow/*'] });
 });
+
+// Processes a test starts itself are stopped when it ends, pass or fail.
+afterEach(() => stopProcessesExcept([apiA, apiB, worker]));
 
 afterAll(async () => {
   await pool?.end();
@@ -117,7 +125,7 @@ describe('scopes', () => {
     }
     expect((await http(apiB.url, 'GET', `/v1/jobs/${queued.body.id}`, undefined, bearer(admin))).status).toBe(200);
     const mine = await http(apiA.url, 'GET', '/v1/jobs?limit=100', undefined, bearer(other.key));
-    expect(mine.body.data.some((job: { id: string }) => job.id === queued.body.id)).toBe(false);
+    expect(mine.body.data.filter((job: { id: string }) => job.id === queued.body.id)).toEqual([]);
     const models = await http(apiA.url, 'GET', '/v1/models', undefined, bearer(scoped.key));
     expect(models.body.data.map((m: { id: string }) => m.id).sort()).toEqual(
       ['async/workflow/echo-flow', 'async/workflow/echo-other', 'workflow/echo-flow', 'workflow/echo-other'].sort(),
@@ -150,22 +158,29 @@ test('a revoked key stops working at once on every replica', async () => {
   expect(JSON.stringify(listed.body)).not.toContain(doomed.body.key);
 });
 
-test('the per-key rate limit is shared by both replicas and answers 429 with Retry-After', async () => {
-  // A fixed one-minute window: start early in a minute so the burst does not straddle two windows.
-  const { rows } = await pool.query<{ s: number }>(`SELECT EXTRACT(SECOND FROM now())::float AS s`);
-  if (rows[0]!.s > 45) await new Promise((resolve) => setTimeout(resolve, (61 - rows[0]!.s) * 1000));
+test('the per-key rate limit is shared by both replicas, answers 429 with Retry-After, and lets the key in again in the next window', async () => {
   const limited = await http(apiA.url, 'POST', '/v1/keys', { name: 'limited', scopes: ['workflow/*'], rpm: 5 }, bearer(admin));
+  const models = (api: MuleProcess) => http(api.url, 'GET', '/v1/models', undefined, bearer(limited.body.key));
+  // Windows are fixed and aligned to the epoch on the database's clock: start the burst in a window's first second,
+  // so it does not straddle two windows.
+  await waitFor(async () => {
+    const { rows } = await pool.query<{ s: number }>(`SELECT mod(EXTRACT(EPOCH FROM clock_timestamp()), $1)::float AS s`, [RATE_WINDOW_SECONDS]);
+    return rows[0]!.s < 1;
+  }, 3 * RATE_WINDOW_SECONDS * 1000, 'the start of a rate-limit window');
   const statuses: number[] = [];
   let last;
   for (let i = 0; i < 7; i++) {
-    last = await http((i % 2 === 0 ? apiA : apiB).url, 'GET', '/v1/models', undefined, bearer(limited.body.key));
+    last = await models(i % 2 === 0 ? apiA : apiB);
     statuses.push(last.status);
   }
   expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
   expect(last!.body.error).toMatchObject({ code: 'rate_limited', type: 'rate_limit_error' });
   const retryAfter = Number(last!.headers.get('retry-after'));
   expect(retryAfter).toBeGreaterThanOrEqual(1);
-  expect(retryAfter).toBeLessThanOrEqual(60);
+  expect(retryAfter).toBeLessThanOrEqual(RATE_WINDOW_SECONDS);
+  // The next window counts from zero, on both replicas.
+  await waitFor(async () => (await models(apiB)).status === 200, 3 * RATE_WINDOW_SECONDS * 1000, 'the next window');
+  expect((await models(apiA)).status).toBe(200);
 });
 
 test('a database dump holds no usable key: only hashes, and a hash is not a key', async () => {
@@ -184,7 +199,6 @@ test('MULE_API_KEYS gives bootstrap admin keys', async () => {
   expect((await http(api.url, 'GET', '/v1/keys', undefined, bearer(bootstrap))).status).toBe(200);
   expect((await http(api.url, 'PUT', '/v1/workflows/from-bootstrap', { steps: [{ id: 'e', wasm: 'echo' }] }, bearer(bootstrap))).status).toBe(201);
   expect((await http(api.url, 'GET', '/v1/keys', undefined, bearer('bootstrap-admin-key-wrong'))).status).toBe(401);
-  await api.stop();
 });
 
 describe('wasm scopes are checked on module names', () => {
@@ -226,8 +240,8 @@ describe('defaults', () => {
       expect(local.logs.join('\n')).toContain('"host":"127.0.0.1"');
       const wide = await startApi(fresh.url, { HOST: '0.0.0.0' });
       await wide.waitForLog((line) => line['level'] === 40 && String(line['msg']).includes('no API keys'), 5000);
-      await Promise.all([local.stop(), wide.stop()]);
     } finally {
+      await stopProcessesExcept([apiA, apiB, worker]);
       await fresh.drop();
     }
   });
@@ -276,6 +290,5 @@ describe('revoking keys never reopens the api', () => {
       }
       expect((await http(api.url, 'GET', '/v1/models', undefined, bearer(secondAdmin.key))).status).toBe(401);
     }
-    await restarted.stop();
   });
 });

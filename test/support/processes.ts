@@ -137,3 +137,11 @@ export function startWorker(databaseUrl: string, env: Record<string, string> = {
 export async function stopAllProcesses(): Promise<void> {
   await Promise.all([...running].map((proc) => proc.stop('SIGKILL')));
 }
+
+/**
+ * Stops every process still running except `keep` (those a file starts in beforeAll). Called in afterEach, so a
+ * process a test starts is stopped whether its assertions pass or not, and never runs on into the next test.
+ */
+export async function stopProcessesExcept(keep: readonly (MuleProcess | undefined)[]): Promise<void> {
+  await Promise.all([...running].filter((proc) => !keep.includes(proc)).map((proc) => proc.stop('SIGKILL')));
+}

@@ -28,6 +28,8 @@ export class Access {
   constructor(
     private readonly pool: Pool,
     private readonly bootstrapHashes: ReadonlySet<string>,
+    /** MULE_RATE_WINDOW_SECONDS: the length of a key's rate-limit window (`rpm` counts per window). */
+    private readonly rateWindowSeconds = 60,
   ) {}
 
   /** After a key was created or revoked (here or, by NOTIFY, on another replica). */
@@ -69,7 +71,7 @@ export class Access {
     if (!token) throw new MuleError('unauthorized', 'the Authorization header must be "Bearer <key>"');
     const keyHash = hashKey(token);
     if (this.bootstrapHashes.has(keyHash)) return { kind: 'key', id: null, name: 'MULE_API_KEYS', scopes: ['*'], admin: true };
-    const key = await authenticateApiKey(this.pool, keyHash);
+    const key = await authenticateApiKey(this.pool, keyHash, this.rateWindowSeconds);
     if (!key) throw new MuleError('unauthorized', 'the API key is not valid (unknown or revoked)');
     if (key.rpm !== null && key.used !== null && key.used > key.rpm) {
       throw new MuleError('rate_limited', `rate limit of ${key.rpm} requests per minute reached for key "${key.name}"`, {

@@ -67,6 +67,12 @@ const schema = z.object({
       }
       return keys;
     }),
+  /**
+   * Length of a key's rate-limit window: `rpm` counts requests per window. 60 makes it per minute, as the API
+   * promises; tests set a few seconds so a window ends while they wait. At most 3600: retention prunes usage
+   * windows older than an hour.
+   */
+  MULE_RATE_WINDOW_SECONDS: intVar(60, 1, 3600),
   /** How long a stopping api lets requests in flight finish (sync calls still waiting then get 503 with their job id). */
   MULE_SHUTDOWN_GRACE_SECONDS: intVar(25, 0, 3600),
   /** Connections in the api's pool. */

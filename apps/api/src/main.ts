@@ -28,7 +28,7 @@ const queue = await JobQueue.start({
 });
 const waiters = new JobWaiters(pool, log, config.MULE_SYNC_RECHECK_MS);
 const capacity = createCapacity(config);
-const access = new Access(pool, new Set(config.MULE_API_KEYS.map(hashKey)));
+const access = new Access(pool, new Set(config.MULE_API_KEYS.map(hashKey)), config.MULE_RATE_WINDOW_SECONDS);
 const targets = new SubmitTargets(pool);
 const wasm = new BoundedWasmRunner(capacity.wasmRuns, {
   threads: config.MULE_WASM_THREADS,

@@ -89,29 +89,31 @@ export interface AuthenticatedKey {
   scopes: string[];
   rpm: number | null;
   admin: boolean;
-  /** Requests in the current minute, this one included (null without a limit). */
+  /** Requests in the current window, this one included (null without a limit). */
   used: number | null;
-  /** Seconds until the current minute's window ends. */
+  /** Seconds until the current window ends. */
   resetSeconds: number;
 }
 
 /**
- * Finds an active key by its hash and, when it has a limit, counts this request in the current minute: one round
+ * Finds an active key by its hash and, when it has a limit, counts this request in the current window: one round
  * trip. The counter lives in PostgreSQL so every api replica shares it. Revocation shows at once: nothing is cached.
+ * Windows are fixed and aligned to the epoch (60 s: the clock's minutes), so every replica counts in the same one.
  */
-export async function authenticateApiKey(db: Queryable, keyHash: string): Promise<AuthenticatedKey | null> {
+export async function authenticateApiKey(db: Queryable, keyHash: string, windowSeconds = 60): Promise<AuthenticatedKey | null> {
   const { rows } = await db.query<AuthenticatedKey>(
     statement(
       `WITH k AS (SELECT id, name, scopes, rpm, admin FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL),
+            w AS (SELECT to_timestamp(floor(EXTRACT(EPOCH FROM now()) / $2::int) * $2::int) AS start),
             u AS (
               INSERT INTO api_key_usage (key_id, window_start, count)
-              SELECT id, date_trunc('minute', now()), 1 FROM k WHERE rpm IS NOT NULL
+              SELECT id, (SELECT start FROM w), 1 FROM k WHERE rpm IS NOT NULL
               ON CONFLICT (key_id, window_start) DO UPDATE SET count = api_key_usage.count + 1
               RETURNING count)
        SELECT k.id, k.name, k.scopes, k.rpm, k.admin, (SELECT count FROM u) AS used,
-              ceil(EXTRACT(EPOCH FROM date_trunc('minute', now()) + interval '1 minute' - now()))::int AS "resetSeconds"
+              ceil(EXTRACT(EPOCH FROM (SELECT start FROM w) + make_interval(secs => $2::int) - now()))::int AS "resetSeconds"
          FROM k`,
-      [keyHash],
+      [keyHash, windowSeconds],
     ),
   );
   return rows[0] ?? null;
