@@ -28,6 +28,8 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'wasm_bad_output':
     case 'wasm_output_too_large':
     case 'tool_call_limit':
+    case 'expression_error':
+    case 'rejected':
       return 422;
     case 'rate_limited':
     case 'overloaded':
@@ -42,6 +44,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'step_timeout':
     case 'job_timeout':
     case 'workflow_timeout':
+    case 'wait_timeout':
       return 504;
     default:
       return assertNever(code);

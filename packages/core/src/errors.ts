@@ -27,6 +27,9 @@ export const ERROR_CODES = [
   'job_timeout',
   'workflow_timeout',
   'provider_error',
+  'expression_error',
+  'rejected',
+  'wait_timeout',
   'cancelled',
   'unavailable',
   'internal_error',
@@ -104,6 +107,9 @@ export function defaultRetryable(code: ErrorCode): boolean {
     case 'wasm_output_too_large':
     case 'job_timeout':
     case 'workflow_timeout':
+    case 'expression_error':
+    case 'rejected':
+    case 'wait_timeout':
     case 'cancelled':
       return false;
     case 'rate_limited':

@@ -12,3 +12,4 @@ export * from './storable-json.js';
 export * from './glob.js';
 export * from './env-allow.js';
 export * from './unreachable.js';
+export * from './expressions/index.js';
