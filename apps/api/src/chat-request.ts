@@ -1,6 +1,7 @@
 /** The chat-completions request as Mule reads it; OpenAI fields Mule does not use are accepted and ignored. */
 import { z } from 'zod';
 import { chatMessageSchema, isValidName, MuleError, parseWith } from '@mule/core';
+import { jsonObjectBody } from './json-object-body.js';
 
 /** Far above any real conversation; keeps one request from holding the api's memory. */
 export const MAX_MESSAGES = 2048;
@@ -19,10 +20,7 @@ const chatRequestSchema = z.looseObject({
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
 export function parseChatRequest(body: unknown): ChatRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new MuleError('invalid_request', 'the request body must be a JSON object (Content-Type: application/json)');
-  }
-  return parseWith(chatRequestSchema, body);
+  return parseWith(chatRequestSchema, jsonObjectBody(body));
 }
 
 export type ModelTarget =

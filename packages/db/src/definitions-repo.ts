@@ -3,7 +3,7 @@
  * definitions lock what they name (FOR SHARE) and deletes lock their row (FOR UPDATE) before checking who refers
  * to it, so a concurrent PUT and DELETE can never leave a dangling reference.
  */
-import { canonicalJson, MuleError } from '@mule/core';
+import { canonicalJson, MuleError, SHA256_PATTERN } from '@mule/core';
 import { Prisma, type PrismaClient } from './prisma-client.js';
 
 export type PutOutcome = 'created' | 'replaced' | 'unchanged';
@@ -269,7 +269,7 @@ export function moduleBytesLoader(prisma: PrismaClient): (sha256: string) => Pro
 export async function resolveModuleRef(prisma: PrismaClient, ref: string): Promise<{ sha256: string; names: string[] } | null> {
   const byName = await prisma.wasmModule.findUnique({ where: { name: ref }, select: { sha256: true } });
   if (byName) return { sha256: byName.sha256, names: [ref] };
-  if (/^[0-9a-f]{64}$/.test(ref)) {
+  if (SHA256_PATTERN.test(ref)) {
     const blob = await prisma.wasmBlob.findUnique({ where: { sha256: ref }, select: { sha256: true } });
     if (!blob) return null;
     const modules = await prisma.wasmModule.findMany({ where: { sha256: ref }, select: { name: true }, orderBy: { name: 'asc' } });

@@ -5,6 +5,7 @@ import { MuleError, parseWith, SCOPE_PATTERN } from '@mule/core';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKeyRecord } from '@mule/db';
 import { callerOf, requireAdmin } from '../access.js';
 import type { ApiContext } from '../api-context.js';
+import { jsonObjectBody } from '../json-object-body.js';
 
 const createSchema = z.strictObject({
   name: z.string().min(1).max(100),
@@ -33,10 +34,7 @@ export function keysRouter(ctx: ApiContext): Router {
   const router = Router();
   router.post('/v1/keys', async (req, res) => {
     requireAdmin(callerOf(res));
-    if (req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
-      throw new MuleError('invalid_request', 'the request body must be a JSON object (Content-Type: application/json)');
-    }
-    const input = parseWith(createSchema, req.body);
+    const input = parseWith(createSchema, jsonObjectBody(req.body));
     const created = await createApiKey(ctx.pool, { name: input.name, scopes: input.scopes, rpm: input.rpm ?? null, admin: input.admin ?? false });
     ctx.keysChanged();
     const { key, ...record } = created;

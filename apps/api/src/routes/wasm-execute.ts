@@ -1,18 +1,17 @@
 /** POST /v1/wasm/execute: runs one module in the api's sandbox, without the queue. */
 import { Router } from 'express';
 import { z } from 'zod';
-import { MuleError, parseWith } from '@mule/core';
+import { MuleError, parseWith, SHA256_PATTERN } from '@mule/core';
 import { resolveModuleRef } from '@mule/db';
 import { metrics } from '@mule/observability';
 import { outcomeOf } from '@mule/wasm-runner';
 import { allows, callerOf } from '../access.js';
 import type { ApiContext } from '../api-context.js';
+import { jsonObjectBody } from '../json-object-body.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** A direct call holds an HTTP request open: five minutes is the most it may ask for. */
 const MAX_TIMEOUT_MS = 300_000;
-
-const SHA256 = /^[0-9a-f]{64}$/;
 
 const executeSchema = z.strictObject({
   module: z.string().min(1).max(256),
@@ -23,16 +22,13 @@ const executeSchema = z.strictObject({
 export function wasmExecuteRouter(ctx: ApiContext): Router {
   const router = Router();
   router.post('/v1/wasm/execute', async (req, res) => {
-    if (req.body === null || typeof req.body !== 'object' || Array.isArray(req.body)) {
-      throw new MuleError('invalid_request', 'the request body must be a JSON object (Content-Type: application/json)');
-    }
-    const request = parseWith(executeSchema, req.body);
+    const request = parseWith(executeSchema, jsonObjectBody(req.body));
     const caller = callerOf(res);
     const ref = await resolveModuleRef(ctx.prisma, request.module);
     // Scopes are names: a call by sha256 needs a scope covering a module that has those bytes (a prefix scope
     // such as wasm/a* must not reach other modules through their hashes). A key that may not use the module
     // hears 403 whether it exists or not, as before; a hash (64 hex characters, never a name) is never a name.
-    const names = ref?.names ?? (SHA256.test(request.module) ? [] : [request.module]);
+    const names = ref?.names ?? (SHA256_PATTERN.test(request.module) ? [] : [request.module]);
     if (caller.kind === 'key' && !caller.admin && !names.some((name) => allows(caller, `wasm/${name}`))) {
       throw new MuleError('forbidden', `this API key may not use \`wasm/${request.module}\``, { param: 'module' });
     }
