@@ -7,7 +7,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { http } from './support/fixtures.js';
 import { REPO_ROOT, startApi, stopAllProcesses, type MuleProcess } from './support/processes.js';
@@ -72,6 +72,12 @@ beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'mule-cli-'));
   // The embedded PostgreSQL runs as the `postgres` user when we are root: it must be able to enter this folder.
   await chmod(home, 0o755);
+});
+
+// An `npm start` a test left running (an assertion failed before its stop) is stopped as by Ctrl-C, so its
+// embedded PostgreSQL stops with it before the next test starts another.
+afterEach(async () => {
+  for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) await stopMule(child);
 });
 
 afterAll(async () => {
@@ -175,12 +181,15 @@ describe('mule apply', () => {
   test('sends MULE_API_KEY when keys are on', async () => {
     const keyed = await startApi(db.url, { MULE_API_KEYS: 'apply-admin-key-0123456789' });
     const dir = await mkdtemp(join(tmpdir(), 'mule-defs-'));
-    await writeFile(join(dir, 'w.yaml'), 'kind: workflow\nname: keyed-flow\nsteps:\n  - id: echo\n    wasm: echo-applied\n');
-    expect((await runMule(['apply', dir], { MULE_URL: keyed.url })).code).toBe(1);
-    const ok = await runMule(['apply', dir], { MULE_URL: keyed.url, MULE_API_KEY: 'apply-admin-key-0123456789' });
-    expect(ok.code).toBe(0);
-    await keyed.stop();
-    await rm(dir, { recursive: true, force: true });
+    try {
+      await writeFile(join(dir, 'w.yaml'), 'kind: workflow\nname: keyed-flow\nsteps:\n  - id: echo\n    wasm: echo-applied\n');
+      expect((await runMule(['apply', dir], { MULE_URL: keyed.url })).code).toBe(1);
+      const ok = await runMule(['apply', dir], { MULE_URL: keyed.url, MULE_API_KEY: 'apply-admin-key-0123456789' });
+      expect(ok.code).toBe(0);
+    } finally {
+      await keyed.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('an invalid file fails with the file and field named, and applies nothing', async () => {

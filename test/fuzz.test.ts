@@ -189,7 +189,7 @@ test(`${REQUESTS} malformed requests: no 5xx, no process exit, nothing changed`,
   const before = await snapshot();
   const { statuses, failures } = await fuzz(REQUESTS, generator(prng(SEED)));
   expect(failures).toEqual([]);
-  expect([...statuses.keys()].every((s) => s >= 200 && s < 500)).toBe(true);
+  expect([...statuses.keys()].filter((s) => s < 200 || s >= 500)).toEqual([]);
   expect(statuses.get(400)).toBeGreaterThan(REQUESTS / 4);
   expect(api.child.exitCode).toBeNull();
   expect(worker.child.exitCode).toBeNull();
@@ -272,7 +272,7 @@ test(`${REQUESTS} malformed requests with keys on — missing, malformed, unknow
     return { ...raw, headers: { ...(authorization === undefined ? {} : { authorization }), ...raw.headers } };
   });
   expect(failures).toEqual([]);
-  expect([...statuses.keys()].every((s) => s >= 200 && s < 500)).toBe(true);
+  expect([...statuses.keys()].filter((s) => s < 200 || s >= 500)).toEqual([]);
   // Every kind of caller was met: refused ones (401), non-admin ones (403) and admins reaching validation (400).
   expect(statuses.get(401)).toBeGreaterThan(REQUESTS / 4);
   expect(statuses.get(403)).toBeGreaterThan(0);

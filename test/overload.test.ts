@@ -3,7 +3,7 @@
  * with 429 `overloaded` and a Retry-After, nothing is written, and the api stays healthy. Low limits are set by
  * environment so a test reaches them with a handful of calls (a burst of hundreds for the sandbox).
  */
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -18,6 +18,9 @@ beforeAll(async () => {
   db = await createTestDatabase();
   sql = new pg.Pool({ connectionString: db.url, max: 2 });
 });
+
+// Processes a test starts are stopped when it ends, pass or fail.
+afterEach(() => stopAllProcesses());
 
 afterAll(async () => {
   await stopAllProcesses();
@@ -72,7 +75,6 @@ describe('POST /v1/wasm/execute', () => {
     expect(api.child.exitCode).toBeNull();
     // The slots came back: a run after the burst is not refused.
     expect((await http(api.url, 'POST', '/v1/wasm/execute', { module: 'sleep', input: { ms: 1 } })).status).toBe(200);
-    await api.stop();
   }, 120_000);
 });
 
@@ -114,7 +116,6 @@ describe('workflow/<name>', () => {
     expect((await chat('after, streamed', true)).status).toBe(200);
     expect(await overloadedCount(api, 'sync_waiters')).toBe(1);
     expect(await overloadedCount(api, 'streams')).toBe(1);
-    await api.stop();
   }, 120_000);
 });
 
@@ -149,7 +150,6 @@ describe('agent/<name>', () => {
       }, 10_000, 'the slot to come back');
       expect([answer.status, answer.body.choices?.[0].message.content]).toEqual([200, 'bonjour']);
       expect(await overloadedCount(api, 'agent_calls')).toBeGreaterThanOrEqual(1);
-      await api.stop();
     } finally {
       await fake.close();
     }

@@ -3,7 +3,7 @@
  * the periodic re-read (MULE_SYNC_RECHECK_MS), and a read of finished jobs that fails is tried again instead of
  * leaving its callers to MULE_SYNC_TIMEOUT_MS. No worker runs here: the test finishes the jobs itself, in SQL.
  */
-import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { http, putModule, putWorkflow, testModule, waitFor } from './support/fixtures.js';
@@ -16,6 +16,9 @@ beforeAll(async () => {
   db = await createTestDatabase();
   sql = new pg.Pool({ connectionString: db.url, max: 3 });
 });
+
+// Processes a test starts are stopped when it ends, pass or fail.
+afterEach(() => stopAllProcesses());
 
 afterAll(async () => {
   await stopAllProcesses();
@@ -58,7 +61,6 @@ test('a job that finishes without a NOTIFY is answered within the re-read interv
   const result = await within(answer, 5_000 + 10_000, 'the sync call');
   expect(result.status).toBe(200);
   expect(result.body.choices[0].message.content).toBe('finished quietly');
-  await api.stop();
 }, 60_000);
 
 test('a read of finished jobs that fails is tried again', async () => {
@@ -89,5 +91,4 @@ test('a read of finished jobs that fails is tried again', async () => {
   const result = await within(answer, 15_000, 'the sync call');
   expect(result.status).toBe(200);
   expect(result.body.choices[0].message.content).toBe('read again');
-  await api.stop();
 }, 60_000);
