@@ -118,8 +118,8 @@ describe('deploy/ files', () => {
     for (const name of used) expect(exported).toContain(name);
     for (const name of exported) if (name.startsWith('mule_')) expect(used).toContain(name);
     // Failures are shown both per job and per step.
-    expect(exprs.some((expr) => expr.includes('mule_steps_total{status="failed"}'))).toBe(true);
-    expect(exprs.some((expr) => expr.includes('mule_jobs_total{status="failed"}'))).toBe(true);
+    expect(exprs).toContainEqual(expect.stringContaining('mule_steps_total{status="failed"}'));
+    expect(exprs).toContainEqual(expect.stringContaining('mule_jobs_total{status="failed"}'));
     // The provisioned datasource is what the dashboard's datasource variable picks by default.
     const [datasources] = readYamlDocuments(join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'prometheus.yaml')) as Obj[];
     expect(datasources!['datasources'][0]).toMatchObject({ type: 'prometheus', isDefault: true });
@@ -260,7 +260,7 @@ describe('Kubernetes manifests', () => {
       expect(trigger.metadata.targetQueryValue).toBe(config['data'].WORKER_CONCURRENCY);
       const auth = find(resources, 'TriggerAuthentication', trigger.authenticationRef.name);
       expect(auth['spec'].secretTargetRef).toEqual([{ parameter: 'connection', name: SECRET_NAME, key: 'DATABASE_URL' }]);
-      expect(resources.some((resource) => resource.kind === 'HorizontalPodAutoscaler')).toBe(false);
+      expect(resources.filter((resource) => resource.kind === 'HorizontalPodAutoscaler')).toEqual([]);
     },
   );
 
@@ -276,8 +276,8 @@ describe('Kubernetes manifests', () => {
   test('the example overlay sets the namespace, the images, the api replicas and a config value', () => {
     const base = rendered.base;
     const example = rendered['overlays/example'];
-    expect(example.filter((resource) => resource.kind !== 'Namespace').every((resource) => resource.metadata.namespace === 'mule')).toBe(true);
-    expect(base.every((resource) => resource.metadata.namespace === undefined)).toBe(true);
+    expect(example.filter((resource) => resource.kind !== 'Namespace' && resource.metadata.namespace !== 'mule')).toEqual([]);
+    expect(base.filter((resource) => resource.metadata.namespace !== undefined)).toEqual([]);
     expect(find(example, 'Namespace', 'mule')).toBeDefined();
     const images = example.flatMap((resource) => containersOf(resource).map((container) => `${resource.kind}/${resource.metadata.name}: ${container['image']}`));
     expect(images.sort()).toEqual([
@@ -370,11 +370,11 @@ describe('compose', () => {
       expect(worker.depends_on).toEqual({ migrate: { condition: 'service_completed_successfully' } });
       targets.push(`${name}:${workerConfig.METRICS_PORT}`);
     }
-    for (const file of ['api.Dockerfile', 'worker.Dockerfile']) expect(existsSync(join(DEPLOY, file))).toBe(true);
+    expect(['api.Dockerfile', 'worker.Dockerfile'].filter((file) => !existsSync(join(DEPLOY, file)))).toEqual([]);
 
     // Every file compose mounts exists, and Prometheus scrapes the api and both workers where they listen.
     const mounts: string[] = Object.values(services).flatMap((service: Obj) => (service['volumes'] ?? []) as string[]);
-    for (const mount of mounts.filter((volume) => volume.startsWith('./'))) expect(existsSync(join(DEPLOY, mount.split(':')[0]!))).toBe(true);
+    expect(mounts.filter((volume) => volume.startsWith('./') && !existsSync(join(DEPLOY, volume.split(':')[0]!)))).toEqual([]);
     const prometheusMount = mounts.find((volume) => volume.endsWith(':/etc/prometheus/prometheus.yml:ro'))!;
     const [prometheus] = readYamlDocuments(join(DEPLOY, prometheusMount.split(':')[0]!)) as Obj[];
     const scraped = (prometheus!['scrape_configs'] as Obj[]).flatMap((job) => (job['static_configs'] as Obj[]).flatMap((config) => config['targets'] as string[]));
@@ -508,7 +508,9 @@ describe('the images, built without Docker', () => {
     beforeAll(async () => {
       work = mkdtempSync(join(tmpdir(), 'mule-deploy-'));
       // Nothing above the install may hold a node_modules, or a missing package could resolve from there.
-      for (let dir = work; dir !== dirname(dir); dir = dirname(dir)) expect(existsSync(join(dirname(dir), 'node_modules'))).toBe(false);
+      const above: string[] = [];
+      for (let dir = work; dir !== dirname(dir); dir = dirname(dir)) above.push(join(dirname(dir), 'node_modules'));
+      expect(above.filter((folder) => existsSync(folder))).toEqual([]);
       const [api, worker] = await Promise.all(IMAGES.map((image) => productionInstall(image, join(work!, image))));
       apps.api = api!;
       apps.worker = worker!;
@@ -533,8 +535,7 @@ describe('the images, built without Docker', () => {
       }
       const workspaces = readdirSync(join(modules, '@mule')).sort();
       expect(workspaces).toEqual(['agents', 'core', 'db', 'observability', image, 'wasm-runner'].sort());
-      expect(existsSync(join(app, 'packages', 'db', 'dist', 'generated'))).toBe(true);
-      expect(existsSync(join(app, 'prisma', 'migrations'))).toBe(true);
+      expect(['packages/db/dist/generated', 'prisma/migrations'].filter((path) => !existsSync(join(app, path)))).toEqual([]);
     });
 
     test.each(IMAGES)('the agent runtime (ADK) loads from the %s install', async (image) => {
