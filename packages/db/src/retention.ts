@@ -5,6 +5,7 @@
  * (a try-lock); the others skip the pass.
  */
 import { pruneApiKeyUsage } from './api-keys-repo.js';
+import { deleteExpiredResponses } from './responses-repo.js';
 import type { Pool } from './pool.js';
 
 /** Arbitrary, fixed: the advisory lock that elects the worker doing a retention pass. */
@@ -29,6 +30,8 @@ export async function runRetention(pool: Pool, retentionDays: number): Promise<{
           deleted += rowCount ?? 0;
           if ((rowCount ?? 0) < BATCH) break;
         }
+        // Stored responses follow the jobs' retention days.
+        deleted += await deleteExpiredResponses(client, retentionDays, BATCH);
       }
       await pruneApiKeyUsage(client);
       await client.query('ANALYZE jobs, job_steps');
