@@ -23,10 +23,10 @@ function overridesOf(request: ChatRequest): { temperature?: number; top_p?: numb
 }
 
 /** Stops a run when the client goes away or the time bound passes, and tells the two apart. */
-class CallBound {
+export class CallBound {
   private readonly controller = new AbortController();
   private readonly timer: NodeJS.Timeout;
-  readonly signal = this.controller.signal;
+  readonly signal: AbortSignal = this.controller.signal;
 
   constructor(res: Response, name: string, timeoutMs: number) {
     res.on('close', () => {

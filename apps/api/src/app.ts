@@ -12,6 +12,7 @@ import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { keysRouter } from './routes/keys.js';
 import { modelsRouter } from './routes/models.js';
+import { responsesRouter } from './routes/responses.js';
 import { wasmExecuteRouter } from './routes/wasm-execute.js';
 
 const MODULE_UPLOAD = /^\/v1\/wasm\/modules\/[^/]+$/;
@@ -90,6 +91,7 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
   app.use(healthRouter(ctx));
   app.use(modelsRouter(ctx));
   app.use(chatCompletionsRouter(ctx));
+  app.use(responsesRouter(ctx));
   app.use(jobsRouter(ctx));
   app.use(wasmExecuteRouter(ctx));
   app.use(definitionsRouter(ctx, defs));

@@ -15,7 +15,7 @@ import { SseStream } from './sse.js';
 import { submitJob } from './submit-job.js';
 
 /** The job's answer as content, or the error the caller gets (failed, cancelled, timed out). */
-function outcomeOf(result: Exclude<WaitResult, { kind: 'aborted' }>, publicId: string, timeoutMs: number): string {
+export function outcomeOf(result: Exclude<WaitResult, { kind: 'aborted' }>, publicId: string, timeoutMs: number): string {
   if (result.kind === 'shutdown') {
     throw new MuleError('unavailable', `the api is stopping; job ${publicId} goes on: read it at GET /v1/jobs/${publicId}`, {
       details: { retryAfterSeconds: 1 },
