@@ -1,7 +1,7 @@
 /** The api process: HTTP only. It writes jobs and waits for them; it never runs workflow steps. */
 import type { AddressInfo } from 'node:net';
-import { decrypterFor, loadConfigOrExit } from '@mule/core';
-import { AgentDirectory, loadAdk } from '@mule/agents';
+import { loadConfigOrExit } from '@mule/core';
+import { createAgentDirectory, loadAdk } from '@mule/agents';
 import { agentCatalog, anyAgentDefined, CHANNELS, countQueuedJobs, hashKey, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
 import type { ApiContext } from './api-context.js';
 import { Access } from './access.js';
@@ -37,12 +37,13 @@ const wasm = new BoundedWasmRunner(capacity.wasmRuns, {
 });
 const loadModule = moduleBytesLoader(prisma);
 
-const agents = new AgentDirectory({
+const agents = createAgentDirectory({
   catalog: agentCatalog(prisma),
   env: process.env,
   envAllow: config.MULE_ENV_ALLOW,
-  decrypt: decrypterFor(config.MULE_SECRET_KEY),
-  runModule: async (sha256, input, signal) => (await wasm.runUnbounded({ sha256, loadBytes: loadModule, input, timeoutMs: 10_000, signal })).output,
+  secretKey: config.MULE_SECRET_KEY,
+  loadBytes: loadModule,
+  runModule: (run) => wasm.runUnbounded(run),
 });
 const definitionsChangedElsewhere = () => {
   targets.clear();

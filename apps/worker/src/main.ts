@@ -1,6 +1,6 @@
 /** The worker process: claims jobs from the queue and runs their steps (ARCHITECTURE.md "The flow of one job"). */
-import { AgentDirectory, loadAdk } from '@mule/agents';
-import { decrypterFor, formatJobId, loadConfigOrExit } from '@mule/core';
+import { createAgentDirectory, loadAdk } from '@mule/agents';
+import { formatJobId, loadConfigOrExit } from '@mule/core';
 import {
   agentCatalog,
   anyAgentDefined,
@@ -37,12 +37,13 @@ const pool = createPool({
 const prisma = createPrisma(pool);
 const wasm = new WasmRunner({ threads: config.MULE_WASM_THREADS, maxMemoryMb: config.MULE_WASM_MAX_MEMORY_MB });
 const loadModule = moduleBytesLoader(prisma);
-const agents = new AgentDirectory({
+const agents = createAgentDirectory({
   catalog: agentCatalog(prisma),
   env: process.env,
   envAllow: config.MULE_ENV_ALLOW,
-  decrypt: decrypterFor(config.MULE_SECRET_KEY),
-  runModule: async (sha256, input, signal) => (await wasm.run({ sha256, loadBytes: loadModule, input, timeoutMs: 10_000, signal })).output,
+  secretKey: config.MULE_SECRET_KEY,
+  loadBytes: loadModule,
+  runModule: (run) => wasm.run(run),
 });
 const running = new RunningJobs();
 let stopping = false;

@@ -1,7 +1,7 @@
 /** POST /v1/wasm/execute: runs one module in the api's sandbox, without the queue. */
 import { Router } from 'express';
 import { z } from 'zod';
-import { MuleError, parseWith, SHA256_PATTERN } from '@mule/core';
+import { DEFAULT_WASM_TIMEOUT_MS, MuleError, parseWith, SHA256_PATTERN } from '@mule/core';
 import { resolveModuleRef } from '@mule/db';
 import { metrics } from '@mule/observability';
 import { outcomeOf } from '@mule/wasm-runner';
@@ -9,7 +9,6 @@ import { allows, callerOf } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 import { jsonObjectBody } from '../json-object-body.js';
 
-const DEFAULT_TIMEOUT_MS = 10_000;
 /** A direct call holds an HTTP request open: five minutes is the most it may ask for. */
 const MAX_TIMEOUT_MS = 300_000;
 
@@ -41,7 +40,7 @@ export function wasmExecuteRouter(ctx: ApiContext): Router {
         sha256: ref.sha256,
         loadBytes: ctx.loadModule,
         input: request.input ?? null,
-        timeoutMs: request.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+        timeoutMs: request.timeout_ms ?? DEFAULT_WASM_TIMEOUT_MS,
         signal: gone.signal,
       });
     } catch (error) {
