@@ -4,7 +4,8 @@
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  // Test support is imported as @mule/test/support/*.js (the bench runs its compiled copy); jest runs its source.
+  moduleNameMapper: { '^@mule/test/support/(.*)\\.js$': '<rootDir>/test/support/$1', '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' } }],
   },

@@ -4,9 +4,8 @@
  * it. On this 2-core machine it measures ~1.2-2 ms p50 and 4-9 ms p99 (README "Benchmarks"); Mule's sync path is reported as a multiple of this.
  */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { REPO_ROOT } from '../../test/support/processes.js';
 import { latency, timeSequential, type Latency } from './stats.js';
 
 export async function measureFloor(databaseUrl: string, n: number): Promise<Latency> {
@@ -15,7 +14,7 @@ export async function measureFloor(databaseUrl: string, n: number): Promise<Late
   await setup.query(`CREATE TABLE IF NOT EXISTS floor_jobs (id bigserial PRIMARY KEY, status text NOT NULL, payload jsonb)`);
   await setup.end();
 
-  const claimer = spawn(process.execPath, [join(REPO_ROOT, 'bench', 'dist', 'bench', 'src', 'floor-claimer.js'), databaseUrl], {
+  const claimer = spawn(process.execPath, [fileURLToPath(new URL('./floor-claimer.js', import.meta.url)), databaseUrl], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve) => claimer.stdout!.once('data', () => resolve()));

@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { installQueue, migrate } from '@mule/db';
 import { findOrStartPostgres, withDatabase } from '@mule/db/embedded';
-import { putModule, putWorkflow, testModule } from '../../test/support/fixtures.js';
-import { REPO_ROOT, startApi, startWorker, stopAllProcesses } from '../../test/support/processes.js';
-import { startFakeProvider } from '../../test/support/fake-provider.js';
+import { putModule, putWorkflow, testModule } from '@mule/test/support/fixtures.js';
+import { REPO_ROOT, startApi, startWorker, stopAllProcesses } from '@mule/test/support/processes.js';
+import { startFakeProvider } from '@mule/test/support/fake-provider.js';
 import { measureAgentOverhead, type AgentOverhead } from './agent-overhead.js';
 import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
+import { measureCancelLatency, type CancelLatency } from './cancel-latency.js';
 import { measureFloor } from './floor.js';
 import { closeClient } from './http-client.js';
 import { measureSyncWorkflow, measureWasmExecute } from './sync-latency.js';
@@ -68,6 +69,7 @@ const results: {
   wasm_warm_run?: Latency;
   wasm_cold_compile?: ColdRun;
   agent_overhead?: AgentOverhead;
+  cancel?: CancelLatency;
   async?: Throughput[];
 } = {};
 try {
@@ -81,6 +83,10 @@ try {
     console.log(`POST /v1/wasm/execute over HTTP, ${n} calls…`);
     results.wasm_execute_http = await measureWasmExecute(apiUrl, 'echo', n);
   });
+
+  const cancels = sized(100);
+  console.log(`cancel of a running WASM step, ${cancels} jobs…`);
+  results.cancel = await withStack(0, (apiUrl, databaseUrl) => measureCancelLatency(apiUrl, databaseUrl, cancels));
 
   const fake = await startFakeProvider();
   try {
@@ -123,6 +129,7 @@ const execute = results.wasm_execute_http!;
 const warm = results.wasm_warm_run!;
 const cold = results.wasm_cold_compile!;
 const agent = results.agent_overhead!;
+const cancel = results.cancel!;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
 const rows: string[][] = [
   ['measure', 'p50 ms', 'p99 ms', 'vs floor (p50 / p99)', 'target'],
@@ -133,6 +140,8 @@ const rows: string[][] = [
   [`WASM cold compile + first run, ${(cold.module_bytes / 1e6).toFixed(2)} MB`, String(cold.cold_ms), '', `then ${cold.warm_after_ms} ms warm`, ''],
   ['agent/<name>, fake provider answering at once', String(agent.mule.p50), String(agent.mule.p99), `raw openai ${agent.direct.p50} / ${agent.direct.p99}`, ''],
   ['  agent overhead over the raw openai client', String(agent.overhead_p50), String(agent.overhead_p99), '', '<= 5 ms p50'],
+  ['cancel of a running WASM step: answered', String(cancel.answered.p50), String(cancel.answered.p99), '', ''],
+  ['  until the worker freed its slot', String(cancel.slot_freed.p50), String(cancel.slot_freed.p99), '', '< 2000 ms'],
 ];
 const throughputRows = results.async!.map((t) => [
   `async: ${t.jobs} jobs, ${t.clients} clients, ${t.workers} worker(s)`,

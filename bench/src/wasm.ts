@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import wabtInit from 'wabt';
 import { sha256Hex, WasmRunner } from '@mule/wasm-runner';
-import { REPO_ROOT } from '../../test/support/processes.js';
+import { REPO_ROOT } from '@mule/test/support/processes.js';
 import { latency, timeSequential, type Latency } from './stats.js';
 
 export async function measureWarmRun(n: number): Promise<Latency> {

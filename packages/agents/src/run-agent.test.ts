@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import { MuleError, type AgentDefinition, type ChatMessage } from '@mule/core';
-import { startFakeProvider, type FakeProvider, type RecordedRequest } from '../../../test/support/fake-provider.js';
+import { startFakeProvider, type FakeProvider, type RecordedRequest } from '@mule/test/support/fake-provider.js';
 import { runAgent, type AgentRunRequest, type AgentTool, type ProviderConfig } from './index.js';
 
 let fake: FakeProvider;

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import { createTestDatabase, type TestDatabase } from '@mule/test/support/database.js';
 import { isMigrated, migrate, MIGRATIONS_DIR, readMigrations } from './migrate.js';
 import { createPool } from './pool.js';
 import { createPrisma, type PrismaClient } from './prisma-client.js';
