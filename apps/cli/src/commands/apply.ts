@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { toMuleError } from '@mule/core';
 import { loadDefinitionFiles, type LoadedDefinition } from '@mule/core/files';
+import { loadCliConfig } from '../config.js';
 
 const PATHS = { provider: 'providers', agent: 'agents', workflow: 'workflows', wasm_module: 'wasm/modules' } as const;
 
@@ -27,8 +28,9 @@ export async function applyCommand(args: string[]): Promise<number> {
     console.error('usage: mule apply <file-or-dir>');
     return 2;
   }
-  const baseUrl = (process.env['MULE_URL'] ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  const apiKey = process.env['MULE_API_KEY'];
+  const config = loadCliConfig();
+  const baseUrl = config.MULE_URL.replace(/\/+$/, '');
+  const apiKey = config.MULE_API_KEY;
   let documents: LoadedDefinition[];
   try {
     documents = await loadDefinitionFiles(positionals[0]!);

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { SCOPE_PATTERN } from '@mule/core';
 import { announceKeysChanged, createApiKey, createPool } from '@mule/db';
+import { loadCliConfig } from '../config.js';
 
 const USAGE = 'usage: mule keys create --name <name> [--scope <pattern>]... [--rpm <n>] [--admin]   (needs DATABASE_URL)';
 
@@ -36,7 +37,7 @@ export async function keysCommand(args: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  const url = process.env['DATABASE_URL'];
+  const url = loadCliConfig().DATABASE_URL;
   if (!url) {
     console.error('DATABASE_URL is required: keys are created in the database');
     return 1;

@@ -12,12 +12,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installQueue, migrate } from '@mule/db';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '@mule/db/embedded';
+import { loadCliConfig, type CliConfig } from '../config.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
-const STATE_DIR = resolve(process.env['MULE_HOME'] ?? join(process.cwd(), '.mule'));
+const stateDirOf = (config: CliConfig) => resolve(config.MULE_HOME ?? join(process.cwd(), '.mule'));
 
-async function secretKey(): Promise<string> {
-  const file = join(STATE_DIR, 'secret-key');
+async function secretKey(stateDir: string): Promise<string> {
+  const file = join(stateDir, 'secret-key');
   if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
   const key = randomBytes(32).toString('hex');
   await writeFile(file, `${key}\n`, { mode: 0o600 });
@@ -46,13 +47,15 @@ function exitOf(child: ChildProcess): Promise<number | null> {
 }
 
 export async function startCommand(): Promise<number> {
-  await mkdir(STATE_DIR, { recursive: true });
+  const config = loadCliConfig();
+  const stateDir = stateDirOf(config);
+  await mkdir(stateDir, { recursive: true });
   let embedded: EmbeddedDatabase | null = null;
-  let databaseUrl = process.env['DATABASE_URL'];
+  let databaseUrl = config.DATABASE_URL;
   if (!databaseUrl) {
-    console.log(`starting the embedded PostgreSQL (data in ${join(STATE_DIR, 'pg')})…`);
+    console.log(`starting the embedded PostgreSQL (data in ${join(stateDir, 'pg')})…`);
     try {
-      embedded = await startEmbeddedPostgres({ dataDir: join(STATE_DIR, 'pg'), database: 'mule' });
+      embedded = await startEmbeddedPostgres({ dataDir: join(stateDir, 'pg'), database: 'mule' });
     } catch (error) {
       console.error(`mule start: ${(error as Error).message}`);
       return 1;
@@ -82,10 +85,10 @@ export async function startCommand(): Promise<number> {
   }
 
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...config.env,
     DATABASE_URL: databaseUrl,
-    MULE_SECRET_KEY: process.env['MULE_SECRET_KEY'] ?? (await secretKey()),
-    MULE_DEFINITIONS: process.env['MULE_DEFINITIONS'] ?? join(ROOT, 'examples'),
+    MULE_SECRET_KEY: config.MULE_SECRET_KEY ?? (await secretKey(stateDir)),
+    MULE_DEFINITIONS: config.MULE_DEFINITIONS ?? join(ROOT, 'examples'),
   };
   let announced = false;
   const api = run('api', 'apps/api/dist/main.js', env, (line) => {
