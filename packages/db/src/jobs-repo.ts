@@ -4,7 +4,7 @@
  * adds ~0.3-0.5 ms per query here, and a sync workflow call makes about ten of these). Rows come back camelCase
  * (aliased in the SQL) with typed statuses, which the tables' CHECK constraints guarantee.
  */
-import type { JobStatus, StepStatus, StoredError, TokenUsage } from '@mule/core';
+import type { JobStatus, PlanStep, StepStatus, StoredError, TokenUsage } from '@mule/core';
 import type { Queryable } from './pool.js';
 import { statement } from './prepared.js';
 
@@ -96,7 +96,7 @@ export interface StepStart {
   index: number;
   attempt: number;
   stepId: string;
-  type: 'agent' | 'wasm';
+  type: PlanStep['type'];
   input: unknown;
 }
 
