@@ -13,3 +13,4 @@ export * from './glob.js';
 export * from './env-allow.js';
 export * from './unreachable.js';
 export * from './expressions/index.js';
+export * from './lifecycle/index.js';
