@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { MuleError, parseWith, type ChatMessage } from '@mule/core';
 import { MAX_MESSAGES } from './chat-request.js';
+import { jsonObjectBody } from './json-object-body.js';
 
 /** OpenAI's own bounds on metadata: 16 pairs, keys up to 64 characters, values up to 512. */
 const MAX_METADATA_PAIRS = 16;
@@ -68,10 +69,7 @@ function textOf(content: MessageItem['content']): string {
 }
 
 export function parseResponseRequest(body: unknown): ResponseRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new MuleError('invalid_request', 'the request body must be a JSON object (Content-Type: application/json)');
-  }
-  const raw = parseWith(responseRequestSchema, body);
+  const raw = parseWith(responseRequestSchema, jsonObjectBody(body));
   if (raw.conversation !== undefined && raw.conversation !== null) {
     throw new MuleError('invalid_request', 'conversation is not supported; continue a response with previous_response_id', { param: 'conversation' });
   }
