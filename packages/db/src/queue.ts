@@ -44,6 +44,8 @@ export const JOB_QUEUE = 'mule-jobs';
 
 /** The text of the error that rolls a submit back when pg-boss inserted no queue entry (see `send`). */
 const NOT_QUEUED = 'mule: no queue entry was inserted for this job';
+/** The text of the error that rolls a `sendWith` back when its guard is false. */
+const REFUSED = 'mule: the guard of this queue write is false';
 
 /** Queue-level settings, written by `installQueue` (migrate). */
 const QUEUE_SETTINGS = {
@@ -118,24 +120,50 @@ export class JobQueue {
    * `unavailable` error (the api answers 503, and nothing was stored).
    */
   async send(db: Queryable, jobId: string, row: { text: string; values: unknown[] }): Promise<void> {
+    const queued = await this.sendEntry(db, jobId, { id: jobId }, { ctes: `mule_row AS (${row.text})`, values: row.values, guard: null });
+    if (queued === null) throw new MuleError('unavailable', 'the job could not be queued, and nothing was stored; send the request again');
+  }
+
+  /**
+   * Parks a job (a wait, or a retry more than 5 s away): `rows` (the driver's fenced CTEs, `owned` among them:
+   * the job row under the writer's claim) and a NEW queue entry `entryId` due at `startAfter`, in ONE statement,
+   * as `send` does. `rows` sets jobs.queue_id to `entryId`, so only that entry claims the job from now on. False,
+   * with nothing stored, when the job is no longer running under the claim.
+   */
+  async park(db: Queryable, jobId: string, entryId: string, startAfter: Date, rows: { ctes: string; values: unknown[] }): Promise<boolean> {
+    const queued = await this.sendEntry(db, jobId, { id: entryId, startAfter }, { ...rows, guard: 'owned' });
+    return queued !== null;
+  }
+
+  /**
+   * The CTE trick shared by `send` and `park`. pg-boss's insert is `ON CONFLICT DO NOTHING`: when it inserts
+   * nothing, or when `guard` (a CTE of ours) is empty, the statement's result fails a uuid cast (a CASE branch,
+   * evaluated only then), which rolls the whole statement back; then null is returned and nothing was stored.
+   */
+  private async sendEntry(
+    db: Queryable,
+    jobId: string,
+    options: { id: string; startAfter?: Date },
+    ours: { ctes: string; values: unknown[]; guard: string | null },
+  ): Promise<string | null> {
     const executeSql = (text: string, values: unknown[] = []) => {
       const insert = text.trim();
       // Guards the one assumption we make about pg-boss's SQL (a plain INSERT … RETURNING id when the queue has no notify).
       if (!/^INSERT\s[\s\S]*\sRETURNING id$/i.test(insert)) throw new Error('pg-boss send is no longer a plain INSERT … RETURNING id: revisit JobQueue.send');
-      const ours = row.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + values.length}`);
+      const ctes = ours.ctes.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + values.length}`);
+      const guard = ours.guard === null ? '' : `WHEN NOT EXISTS (SELECT 1 FROM ${ours.guard}) THEN (SELECT '${NOT_QUEUED}'::text)::uuid `;
       return db.query(statement(
-        `WITH mule_row AS (${ours}), entry AS (${insert})
-         SELECT CASE WHEN EXISTS (SELECT 1 FROM entry) THEN (SELECT id FROM entry)
+        `WITH ${ctes}, entry AS (${insert})
+         SELECT CASE ${guard}WHEN EXISTS (SELECT 1 FROM entry) THEN (SELECT id FROM entry)
                      ELSE (SELECT '${NOT_QUEUED}'::text)::uuid END AS id`,
-        [...values, ...row.values],
+        [...values, ...ours.values],
       ));
     };
     const heartbeatSeconds = heartbeatSecondsFor(this.options.leaseSeconds);
-    const queued = await this.boss.send(JOB_QUEUE, { jobId }, { id: jobId, heartbeatSeconds, db: { executeSql } }).catch((error: unknown) => {
+    return this.boss.send(JOB_QUEUE, { jobId }, { ...options, heartbeatSeconds, db: { executeSql } }).catch((error: unknown) => {
       if (error instanceof Error && error.message.includes(NOT_QUEUED)) return null;
       throw error;
     });
-    if (queued === null) throw new MuleError('unavailable', 'the job could not be queued, and nothing was stored; send the request again');
   }
 
   /**
