@@ -14,7 +14,7 @@ export const chatMessageSchema = z.looseObject({
 });
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 
-export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export const JOB_STATUSES = ['queued', 'running', 'waiting', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const FINISHED_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
 
@@ -22,8 +22,11 @@ export function isFinished(status: JobStatus): boolean {
   return FINISHED_STATUSES.includes(status);
 }
 
-/** A step attempt's status (one `job_steps` row per attempt; it never waits in a queue, so it has no `queued`). */
-export const STEP_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
+/**
+ * A step attempt's status (one `job_steps` row per attempt; it never waits in a queue, so it has no `queued`):
+ * `waiting` is a wait step until resumed, `skipped` a step whose `if` was false.
+ */
+export const STEP_STATUSES = ['running', 'waiting', 'completed', 'failed', 'skipped', 'cancelled'] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];
 
 /** A message's text: a string as is; an array of parts as its text parts joined by newlines. */
