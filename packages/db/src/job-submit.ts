@@ -39,6 +39,8 @@ export interface NewJob {
   idempotencyKey: string | null;
   /** The API key that submits it (null without keys). */
   apiKeyId: string | null;
+  /** The job this one replays (POST /v1/jobs/{id}/replay). */
+  replayOf?: string | null;
 }
 
 /** A job as an earlier submit with the same Idempotency-Key left it. */
@@ -57,8 +59,8 @@ export type InsertJobResult = { kind: 'created' } | { kind: 'duplicate'; existin
  */
 export function jobInsertStatement(job: NewJob): { text: string; values: unknown[] } {
   return {
-    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id)
-           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8)`,
+    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id, replay_of)
+           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9)`,
     values: [
       job.id,
       job.workflow,
@@ -68,6 +70,7 @@ export function jobInsertStatement(job: NewJob): { text: string; values: unknown
       JSON.stringify(job.plan),
       job.idempotencyKey,
       job.apiKeyId,
+      job.replayOf ?? null,
     ],
   };
 }
