@@ -120,7 +120,7 @@ export class JobQueue {
    * `unavailable` error (the api answers 503, and nothing was stored).
    */
   async send(db: Queryable, jobId: string, row: { text: string; values: unknown[] }): Promise<void> {
-    const queued = await this.sendEntry(db, jobId, { id: jobId }, { ctes: `mule_row AS (${row.text})`, values: row.values, guard: null });
+    const queued = await this.sendWith(db, jobId, { id: jobId }, { ctes: `mule_row AS (${row.text})`, values: row.values, guard: null });
     if (queued === null) throw new MuleError('unavailable', 'the job could not be queued, and nothing was stored; send the request again');
   }
 
@@ -131,16 +131,18 @@ export class JobQueue {
    * with nothing stored, when the job is no longer running under the claim.
    */
   async park(db: Queryable, jobId: string, entryId: string, startAfter: Date, rows: { ctes: string; values: unknown[] }): Promise<boolean> {
-    const queued = await this.sendEntry(db, jobId, { id: entryId, startAfter }, { ...rows, guard: 'owned' });
+    const queued = await this.sendWith(db, jobId, { id: entryId, startAfter }, { ...rows, guard: 'EXISTS (SELECT 1 FROM owned)' });
     return queued !== null;
   }
 
   /**
-   * The CTE trick shared by `send` and `park`. pg-boss's insert is `ON CONFLICT DO NOTHING`: when it inserts
-   * nothing, or when `guard` (a CTE of ours) is empty, the statement's result fails a uuid cast (a CASE branch,
-   * evaluated only then), which rolls the whole statement back; then null is returned and nothing was stored.
+   * A queue entry (`options.id`, due now or at `startAfter`) written in ONE statement with the caller's CTEs (their
+   * $1… placeholders numbered from 1), as `send` does. pg-boss's insert is `ON CONFLICT DO NOTHING`: when it
+   * inserts nothing, or when `guard` (an SQL condition over the CTEs) is false, the statement's result fails a
+   * uuid cast (a CASE branch, evaluated only then), which rolls the whole statement back; then null is returned
+   * and nothing was stored. Otherwise the entry's id.
    */
-  private async sendEntry(
+  async sendWith(
     db: Queryable,
     jobId: string,
     options: { id: string; startAfter?: Date },
@@ -151,7 +153,7 @@ export class JobQueue {
       // Guards the one assumption we make about pg-boss's SQL (a plain INSERT … RETURNING id when the queue has no notify).
       if (!/^INSERT\s[\s\S]*\sRETURNING id$/i.test(insert)) throw new Error('pg-boss send is no longer a plain INSERT … RETURNING id: revisit JobQueue.send');
       const ctes = ours.ctes.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + values.length}`);
-      const guard = ours.guard === null ? '' : `WHEN NOT EXISTS (SELECT 1 FROM ${ours.guard}) THEN (SELECT '${NOT_QUEUED}'::text)::uuid `;
+      const guard = ours.guard === null ? '' : `WHEN NOT (${ours.guard}) THEN (SELECT '${REFUSED}'::text)::uuid `;
       return db.query(statement(
         `WITH ${ctes}, entry AS (${insert})
          SELECT CASE ${guard}WHEN EXISTS (SELECT 1 FROM entry) THEN (SELECT id FROM entry)
@@ -161,7 +163,7 @@ export class JobQueue {
     };
     const heartbeatSeconds = heartbeatSecondsFor(this.options.leaseSeconds);
     return this.boss.send(JOB_QUEUE, { jobId }, { ...options, heartbeatSeconds, db: { executeSql } }).catch((error: unknown) => {
-      if (error instanceof Error && error.message.includes(NOT_QUEUED)) return null;
+      if (error instanceof Error && (error.message.includes(NOT_QUEUED) || error.message.includes(REFUSED))) return null;
       throw error;
     });
   }
