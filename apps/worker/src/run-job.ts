@@ -160,6 +160,8 @@ async function runSteps(
   let started = resume.firstStepStarted;
   for (let index = resume.index; index < steps.length; index++) {
     const step = steps[index]!;
+    // Until the graph driver runs plans: a wait step has no runner here.
+    if (step.type === 'wait') throw new MuleError('internal_error', `step "${step.id}" is a wait step, which this worker cannot run`);
     const last = index === steps.length - 1;
     let attempt = resume.attempts.get(index) ?? 0;
     for (;;) {

@@ -1,11 +1,15 @@
 /**
- * The four definition kinds (provider, wasm_module, agent, workflow) and their schemas. A definition is validated
- * whole: unknown fields, bad names and duplicate step ids are refused with a message that names the field (`param`).
+ * The four definition kinds (provider, wasm_module, agent, workflow) and their schemas (a workflow's are in
+ * workflow-schema.ts). A definition is validated whole: unknown fields, bad names, duplicate step ids and graphs
+ * that could not run are refused with a message that names the field (`param`).
  */
 import { z } from 'zod';
+import { descriptionSchema, nameSchema } from './definition-fields.js';
 import { MuleError } from './errors.js';
-import { NAME_PATTERN } from './names.js';
-import { unreachable } from './unreachable.js';
+import { workflowSchema, type WorkflowDefinition } from './workflow-schema.js';
+
+export * from './step-limits.js';
+export * from './workflow-schema.js';
 
 export const DEFINITION_KINDS = ['provider', 'wasm_module', 'agent', 'workflow'] as const;
 export type DefinitionKind = (typeof DEFINITION_KINDS)[number];
@@ -13,19 +17,9 @@ export type DefinitionKind = (typeof DEFINITION_KINDS)[number];
 /** Dependency order: what a later kind names must exist first (used by `mule apply` and MULE_DEFINITIONS). */
 export const APPLY_ORDER: readonly DefinitionKind[] = ['provider', 'wasm_module', 'agent', 'workflow'];
 
-export const DEFAULT_AGENT_TIMEOUT_MS = 30_000;
-export const DEFAULT_WASM_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_TOOL_CALLS = 10;
-/** Upper bounds that keep one definition from asking for absurd resources. */
-export const MAX_STEP_TIMEOUT_MS = 3_600_000;
-export const MAX_STEP_RETRIES = 10;
-export const MAX_WORKFLOW_STEPS = 100;
 
-const nameSchema = z
-  .string()
-  .regex(NAME_PATTERN, `must match ${NAME_PATTERN.source} (lower case letters, digits, ".", "_", "-")`);
 const envNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be an environment variable name');
-const descriptionSchema = z.string().max(4000);
 const httpUrlSchema = z
   .string()
   .max(2000)
@@ -94,66 +88,6 @@ export const agentSchema = z
   });
 export type AgentDefinition = z.infer<typeof agentSchema>;
 
-/** What every step has, whatever it runs. */
-interface StepCommon {
-  id: string;
-  timeout_ms?: number | undefined;
-  retries?: number | undefined;
-}
-/** `agent: <name>` on a step. */
-export interface AgentStepDefinition extends StepCommon {
-  agent: string;
-}
-/** `wasm: <module name>` on a step. */
-export interface WasmStepDefinition extends StepCommon {
-  wasm: string;
-}
-/** A step as written (`agent: x` or `wasm: y`), parsed to one member per step type. */
-export type WorkflowStepDefinition = AgentStepDefinition | WasmStepDefinition;
-
-export const workflowStepSchema = z
-  .strictObject({
-    id: nameSchema,
-    agent: nameSchema.optional(),
-    wasm: nameSchema.optional(),
-    timeout_ms: z.int().min(1).max(MAX_STEP_TIMEOUT_MS).optional(),
-    retries: z.int().min(0).max(MAX_STEP_RETRIES).optional(),
-  })
-  .transform((value, ctx): WorkflowStepDefinition => {
-    const { agent, wasm, ...common } = value;
-    if (agent !== undefined && wasm === undefined) return { ...common, agent };
-    if (wasm !== undefined && agent === undefined) return { ...common, wasm };
-    ctx.addIssue({ code: 'custom', path: ['agent'], message: 'a step names exactly one of agent or wasm' });
-    return z.NEVER;
-  });
-
-/** What a step runs, as a union to `switch` on (a written step names its type by its field: `agent:` or `wasm:`). */
-export type StepTarget = { type: 'agent'; name: string } | { type: 'wasm'; name: string };
-export type StepType = StepTarget['type'];
-
-export function stepTarget(step: WorkflowStepDefinition): StepTarget {
-  if ('agent' in step) return { type: 'agent', name: step.agent };
-  if ('wasm' in step) return { type: 'wasm', name: step.wasm };
-  return unreachable(step);
-}
-
-export const workflowSchema = z
-  .strictObject({
-    name: nameSchema,
-    description: descriptionSchema.optional(),
-    steps: z.array(workflowStepSchema).min(1).max(MAX_WORKFLOW_STEPS),
-  })
-  .superRefine((value, ctx) => {
-    const seen = new Set<string>();
-    value.steps.forEach((step, index) => {
-      if (seen.has(step.id)) {
-        ctx.addIssue({ code: 'custom', path: ['steps', index, 'id'], message: `duplicate step id "${step.id}"` });
-      }
-      seen.add(step.id);
-    });
-  });
-export type WorkflowDefinition = z.infer<typeof workflowSchema>;
-
 export interface DefinitionByKind {
   provider: ProviderDefinition;
   wasm_module: WasmModuleDefinition;
@@ -190,40 +124,6 @@ export function parseWith<T>(schema: z.ZodType<T>, value: unknown, prefix = ''):
   const message =
     issue.code === 'unrecognized_keys' ? `unknown field "${issue.keys.join('", "')}"` : issue.message;
   throw new MuleError('invalid_request', param ? `${param}: ${message}` : message, { param });
-}
-
-/** The timeout a step runs with when its definition gives none. */
-export function stepTimeoutMs(step: WorkflowStepDefinition): number {
-  if (step.timeout_ms !== undefined) return step.timeout_ms;
-  const target = stepTarget(step);
-  switch (target.type) {
-    case 'agent':
-      return DEFAULT_AGENT_TIMEOUT_MS;
-    case 'wasm':
-      return DEFAULT_WASM_TIMEOUT_MS;
-    default:
-      return unreachable(target);
-  }
-}
-
-/** Every module and agent a workflow names, for reference checks. */
-export function workflowReferences(workflow: WorkflowDefinition): { modules: string[]; agents: string[] } {
-  const modules = new Set<string>();
-  const agents = new Set<string>();
-  for (const step of workflow.steps) {
-    const target = stepTarget(step);
-    switch (target.type) {
-      case 'agent':
-        agents.add(target.name);
-        break;
-      case 'wasm':
-        modules.add(target.name);
-        break;
-      default:
-        unreachable(target);
-    }
-  }
-  return { modules: [...modules], agents: [...agents] };
 }
 
 /** JSON with object keys sorted, so two equal definitions compare equal as text. */

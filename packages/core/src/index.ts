@@ -1,6 +1,8 @@
 export * from './errors.js';
 export * from './names.js';
 export * from './definitions.js';
+export * from './json-schema.js';
+export type { StepGraphFields } from './graph-spec.js';
 export * from './definition-documents.js';
 export * from './chat.js';
 export * from './plan.js';

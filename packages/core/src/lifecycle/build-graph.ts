@@ -3,7 +3,7 @@
  * (the step before; none for the first), expressions compiled, defaults applied, and every `steps.<id>` an
  * expression reads checked to be an ancestor, since only a finished step has an output to read.
  */
-import { DEFAULT_AGENT_TIMEOUT_MS, DEFAULT_WASM_TIMEOUT_MS } from '../definitions.js';
+import { DEFAULT_AGENT_TIMEOUT_MS, DEFAULT_WASM_TIMEOUT_MS } from '../step-limits.js';
 import { MuleError } from '../errors.js';
 import { compileCondition, parseTemplate, type Condition, type Template } from '../expressions/index.js';
 import {

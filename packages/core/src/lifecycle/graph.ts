@@ -56,17 +56,17 @@ export function checkGraph(graph: JobGraph): void {
   const byId = new Map<string, GraphStep>();
   graph.steps.forEach((step, i) => {
     if (step.index !== i) throw invalid(`step "${step.id}" has index ${step.index}, expected ${i}`);
-    if (byId.has(step.id)) throw invalid(`duplicate step id "${step.id}"`);
+    if (byId.has(step.id)) throw invalid(`duplicate step id "${step.id}"`, `steps.${i}.id`);
     byId.set(step.id, step);
-    if (step.kind === 'wait' && step.forEach) throw invalid(`step "${step.id}": a wait step cannot have for_each`);
+    if (step.kind === 'wait' && step.forEach) throw invalid(`step "${step.id}": a wait step cannot have for_each`, `steps.${i}.for_each`);
     const each = step.forEach;
     if (each && (each.maxItems < 0 || each.maxItems > MAX_FOR_EACH_ITEMS || each.concurrency < 1)) {
-      throw invalid(`step "${step.id}": for_each needs 0..${MAX_FOR_EACH_ITEMS} max items and a concurrency of at least 1`);
+      throw invalid(`step "${step.id}": for_each needs 0..${MAX_FOR_EACH_ITEMS} max items and a concurrency of at least 1`, `steps.${i}.max_items`);
     }
   });
   for (const step of graph.steps) {
     for (const need of step.needs) {
-      if (!byId.has(need)) throw invalid(`step "${step.id}" needs "${need}", which is not a step`);
+      if (!byId.has(need)) throw invalid(`step "${step.id}" needs "${need}", which is not a step`, `steps.${step.index}.needs`);
     }
   }
   // Kahn's algorithm: every step must become ready once its needs finish.
@@ -81,9 +81,13 @@ export function checkGraph(graph: JobGraph): void {
       }
     }
   }
-  if (remaining.size > 0) throw invalid(`steps ${[...remaining.keys()].map((id) => `"${id}"`).join(', ')} need each other in a cycle`);
+  if (remaining.size > 0) {
+    const first = byId.get(remaining.keys().next().value!)!;
+    throw invalid(`steps ${[...remaining.keys()].map((id) => `"${id}"`).join(', ')} need each other in a cycle`, `steps.${first.index}.needs`);
+  }
 }
 
-function invalid(message: string): MuleError {
-  return new MuleError('invalid_request', message);
+/** `param` names the step field at fault (`steps.<index>.<field>`), for errors at definition time. */
+function invalid(message: string, param?: string): MuleError {
+  return param ? new MuleError('invalid_request', `${param}: ${message}`, { param }) : new MuleError('invalid_request', message);
 }
