@@ -14,6 +14,8 @@ import type { ClaimedEntry, QueueAttempt, QueueClaims } from '@mule/db';
 
 export interface QueueJob {
   jobId: string;
+  /** The queue entry fetched: the job is claimed only while it is the job's current one (jobs.queue_id). */
+  queueId: string;
   /** 0 on the first claim; +1 each time the job is claimed again (after a crash or a lost lease). */
   retryCount: number;
   /** Aborted when the claim is lost (heartbeat refused or overdue) or the worker stops past its grace period. */
@@ -134,7 +136,7 @@ export class ClaimLoop {
       handedBack: false,
     };
     entry.done = this.options
-      .handler({ jobId: job.jobId, retryCount: job.retryCount, signal: controller.signal })
+      .handler({ jobId: job.jobId, queueId: job.queueId, retryCount: job.retryCount, signal: controller.signal })
       .then(
         () => {
           if (entry.handedBack) return;

@@ -15,6 +15,8 @@ const schema = z.object({
   MULE_LEASE_SECONDS: intVar(30, 20, 3600),
   /** How long a stopping worker lets running steps finish before handing their jobs back. */
   MULE_SHUTDOWN_GRACE_SECONDS: intVar(25, 0, 3600),
+  /** Running attempts of one workflow job at once (parallel steps and for_each items together). */
+  MULE_JOB_MAX_PARALLEL: intVar(8, 1, 256),
   /** A whole job's time limit, from its first start; past it the job fails with job_timeout. */
   MULE_JOB_TIMEOUT_SECONDS: intVar(3600, 1, 7 * 24 * 3600),
   /** Finished jobs older than this are deleted (0 keeps them for ever). */

@@ -30,7 +30,8 @@ const config = loadConfigOrExit(() => loadWorkerConfig());
 const log = createLogger('mule-worker', config.LOG_LEVEL);
 const pool = createPool({
   connectionString: config.DATABASE_URL,
-  // Each running job holds at most one connection at a time; +3 for the claim loop, retention and metrics.
+  // Each running job writes through at most one connection at a time (its driver feeds one event at a time);
+  // +3 for the claim loop, retention and metrics.
   max: config.WORKER_CONCURRENCY + 3,
   applicationName: 'mule-worker',
 });
@@ -66,6 +67,8 @@ const listener = new Listener({
   onNotification: (channel, payload) => {
     if (channel === CHANNELS.jobQueued) {
       loop?.wake();
+      // A wait of a job running here may have been resumed or rejected (the api names the job).
+      for (const jobId of payload.split(',')) running.wake(jobId);
       return;
     }
     if (channel === CHANNELS.definitionsChanged) {
@@ -97,7 +100,9 @@ const deps: JobRunnerDeps = {
   log,
   running,
   finished,
+  queue,
   jobTimeoutMs: config.MULE_JOB_TIMEOUT_SECONDS * 1000,
+  maxParallel: config.MULE_JOB_MAX_PARALLEL,
   logContent: config.MULE_LOG_CONTENT,
   steps: { wasm: wasmStep(wasm, loadModule), agent: agentStep(agents) },
 };

@@ -6,6 +6,7 @@ import { MuleError } from '@mule/core';
 
 export class RunningJobs {
   private readonly controllers = new Map<string, AbortController>();
+  private readonly wakers = new Map<string, () => void>();
 
   /** Registers a job; its signal also follows `parent` (pg-boss aborts it when the claim is lost). */
   start(jobId: string, parent?: AbortSignal): AbortController {
@@ -27,6 +28,18 @@ export class RunningJobs {
 
   finish(jobId: string): void {
     this.controllers.delete(jobId);
+    this.wakers.delete(jobId);
+  }
+
+  /** What to call when the api announces news for a running job (a wait resumed or rejected meanwhile). */
+  onWake(jobId: string, wake: () => void): void {
+    this.wakers.set(jobId, wake);
+  }
+
+  wake(jobId: string): boolean {
+    const wake = this.wakers.get(jobId);
+    wake?.();
+    return wake !== undefined;
   }
 
   ids(): string[] {

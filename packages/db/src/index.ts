@@ -4,6 +4,7 @@ export * from './migrate.js';
 export * from './queue.js';
 export * from './listener.js';
 export * from './jobs-repo.js';
+export * from './job-graph-writes.js';
 export * from './job-submit.js';
 export * from './job-reads.js';
 export * from './definitions-repo.js';

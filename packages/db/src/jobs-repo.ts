@@ -42,46 +42,42 @@ export interface ClaimedJob {
   createdAt: Date;
   /** The first attempt's start: the whole-job time limit counts from here. */
   startedAt: Date;
+  /** This claim also wrote step 0's first attempt `running` (a first claim whose first step starts plainly). */
+  firstStarted: boolean;
 }
 
 /**
- * Marks a queued (or orphaned running) job running for this attempt; null when it is finished or gone. On the
- * first claim the first step's attempt row is started in the same statement (one round trip fewer per job).
+ * Marks a job running for this claim when `queueId` is the queue entry that carries it now (jobs.queue_id, NULL
+ * meaning the job's own id: the entry it was submitted with); null when it is finished, gone, or carried by
+ * another entry (a wait's timeout entry after the wait was resumed). Queued, running (orphaned, or parked for a
+ * retry) and waiting (a wait's timeout entry) jobs can be claimed.
+ *
+ * On the first claim the first step's attempt row is started in the same statement (one round trip fewer per
+ * job) when that step starts plainly: no needs, no `if`, `for_each` or `input` template, not a wait. That is the
+ * lifecycle's first command for such a job, with the job input as the step's input.
  *
  * The returned `attempts` is the claim number: every later write for the job carries it and changes rows only
  * while the job is still `running` under that same number, so a worker whose claim lapsed (a pause longer than
  * the lease) cannot write over the worker that took the job over.
  */
-export async function claimJob(db: Queryable, id: string): Promise<ClaimedJob | null> {
+export async function claimJob(db: Queryable, id: string, queueId: string = id): Promise<ClaimedJob | null> {
   const { rows } = await db.query<ClaimedJob>(statement(
     `WITH claimed AS (
        UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now())
-        WHERE id = $1 AND status IN ('queued', 'running')
+        WHERE id = $1 AND status IN ('queued', 'running', 'waiting') AND COALESCE(queue_id, id) = $2
         RETURNING id, workflow_name AS "workflowName", input, plan, attempts, created_at AS "createdAt", started_at AS "startedAt"
      ), first_step AS (
        INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
-       SELECT id, 0, 1, plan->'steps'->0->>'id', plan->'steps'->0->>'type', 'running', input FROM claimed WHERE attempts = 1
+       SELECT id, 0, 1, plan->'steps'->0->>'id', plan->'steps'->0->>'type', 'running', input FROM claimed
+        WHERE attempts = 1 AND plan->'steps'->0->>'type' IN ('agent', 'wasm')
+          AND jsonb_array_length(COALESCE(plan->'steps'->0->'needs', '[]')) = 0
+          AND NOT (plan->'steps'->0 ?| ARRAY['if', 'for_each', 'input'])
+        RETURNING 1
      )
-     SELECT * FROM claimed`,
-    [id],
+     SELECT *, EXISTS (SELECT 1 FROM first_step) AS "firstStarted" FROM claimed`,
+    [id, queueId],
   ));
   return rows[0] ?? null;
-}
-
-export interface StepRecord {
-  stepIndex: number;
-  attempt: number;
-  status: StepStatus;
-  output: unknown;
-}
-
-/** Earlier attempts' step rows (only read when a job is taken over or resumed). */
-export async function readStepRecords(db: Queryable, jobId: string): Promise<StepRecord[]> {
-  const { rows } = await db.query<StepRecord>(statement(
-    `SELECT step_index AS "stepIndex", attempt, status, output FROM job_steps WHERE job_id = $1 ORDER BY step_index, attempt`,
-    [jobId],
-  ));
-  return rows;
 }
 
 /** The claim a write is made under: the `attempts` value claimJob returned. */
@@ -191,30 +187,13 @@ export async function finishJob(
   return rows.length === 1;
 }
 
-/**
- * Marks step attempts left `running` by a worker that died (or lost its claim) as failed, before the next attempt
- * starts. False when the job is no longer running under `claim`: nothing is changed then, so stop.
- */
-export async function abandonRunningSteps(db: Queryable, claim: Claim, error: StoredError): Promise<boolean> {
-  const { rows } = await db.query<{ owned: boolean }>(statement(
-    `WITH ${OWNED(3)}, abandoned AS (
-       UPDATE job_steps SET status = 'failed', error = $2, completed_at = now(),
-              duration_ms = EXTRACT(EPOCH FROM (now() - started_at)) * 1000
-        WHERE job_id = $1 AND status = 'running' AND EXISTS (SELECT 1 FROM owned)
-     )
-     SELECT EXISTS (SELECT 1 FROM owned) AS owned`,
-    [claim.jobId, JSON.stringify(error), claim.claim],
-  ));
-  return rows[0]?.owned === true;
-}
-
 export async function readJobStatus(db: Queryable, id: string): Promise<JobStatus | null> {
   const { rows } = await db.query<{ status: JobStatus }>(statement(`SELECT status FROM jobs WHERE id = $1`, [id]));
   return rows[0]?.status ?? null;
 }
 
 /**
- * Cancels a queued or running job. Returns the status it had, or null when it does not exist; a finished job
+ * Cancels a queued, running or waiting job. Returns the status it had, or null when it does not exist; a finished job
  * is left as it is (the caller answers 409).
  */
 export async function cancelJob(db: Queryable, id: string, error: StoredError): Promise<JobStatus | null> {
@@ -222,12 +201,12 @@ export async function cancelJob(db: Queryable, id: string, error: StoredError): 
     `WITH before AS (SELECT id, status FROM jobs WHERE id = $1 FOR UPDATE),
           changed AS (
             UPDATE jobs j SET status = 'cancelled', error = $2, completed_at = now()
-              FROM before b WHERE j.id = b.id AND b.status IN ('queued', 'running') RETURNING j.status
+              FROM before b WHERE j.id = b.id AND b.status IN ('queued', 'running', 'waiting') RETURNING j.status
           ),
           steps AS (
             UPDATE job_steps SET status = 'cancelled', error = $2, completed_at = now(),
                    duration_ms = EXTRACT(EPOCH FROM (now() - started_at)) * 1000
-             WHERE job_id = $1 AND status = 'running' AND EXISTS (SELECT 1 FROM changed)
+             WHERE job_id = $1 AND status IN ('running', 'waiting') AND EXISTS (SELECT 1 FROM changed)
           )
      SELECT b.status AS before, (SELECT status FROM changed) AS after FROM before b`,
     [id, JSON.stringify(error)],

@@ -1,6 +1,6 @@
 /**
  * The reaper: a job row is only ever finished by a worker holding its queue entry, so a job whose entry is gone
- * would stay `queued` or `running` for ever (no worker claims it, no sync waiter answers, retention never deletes
+ * would stay `queued`, `running` or `waiting` for ever (no worker claims it, no sync waiter answers, retention never deletes
  * it). That happens when pg-boss gives up on the entry (50 takeovers exhausted, e.g. a step whose result the
  * database keeps refusing), when the entry is deleted by hand or by pg-boss's retention of never-fetched entries
  * (14 days), or when it was completed while the row was still running (a worker that stopped a job it no longer
@@ -25,7 +25,8 @@ export const LOST_QUEUE_ENTRY: StoredError = {
 };
 
 /**
- * Fails up to LOST_JOBS_BATCH jobs that are `queued` or `running` without a live queue entry; returns their ids (empty
+ * Fails up to LOST_JOBS_BATCH jobs that are `queued`, `running` or `waiting` without a live queue entry (the one
+ * jobs.queue_id names, or the job's own id: a parked job is carried by the entry it parked with, due later); returns their ids (empty
  * when another worker is reaping right now). One statement: the lock, the search and both updates.
  *
  * The search is on the (status, created_at) index (only unfinished jobs) and pg-boss's (name, id) key. Rows a
@@ -38,18 +39,19 @@ export async function failLostJobs(db: Queryable, error: StoredError = LOST_QUEU
      lost AS (
        SELECT j.id FROM jobs j
         WHERE (SELECT ok FROM lock)
-          AND j.status IN ('queued', 'running')
-          AND NOT EXISTS (SELECT 1 FROM pgboss.job q WHERE q.name = $1 AND q.id = j.id AND q.state IN ${LIVE_STATES})
+          AND j.status IN ('queued', 'running', 'waiting')
+          AND NOT EXISTS (SELECT 1 FROM pgboss.job q
+                           WHERE q.name = $1 AND q.id = COALESCE(j.queue_id, j.id) AND q.state IN ${LIVE_STATES})
         LIMIT ${LOST_JOBS_BATCH}
         FOR UPDATE OF j SKIP LOCKED
      ), failed AS (
        UPDATE jobs SET status = 'failed', error = $2, completed_at = now()
-        WHERE id IN (SELECT id FROM lost) AND status IN ('queued', 'running')
+        WHERE id IN (SELECT id FROM lost) AND status IN ('queued', 'running', 'waiting')
         RETURNING id
      ), steps AS (
        UPDATE job_steps SET status = 'failed', error = $2, completed_at = now(),
               duration_ms = EXTRACT(EPOCH FROM (now() - started_at)) * 1000
-        WHERE job_id IN (SELECT id FROM failed) AND status = 'running'
+        WHERE job_id IN (SELECT id FROM failed) AND status IN ('running', 'waiting')
      )
      SELECT id FROM failed`,
     [JOB_QUEUE, JSON.stringify(error), REAPER_LOCK],

@@ -1,8 +1,11 @@
 /** What every step type implements: input JSON in, output JSON (and token usage) out, or a MuleError. */
-import { unreachable, type PlanStep, type TokenUsage } from '@mule/core';
+import { unreachable, type AgentPlanStep, type TokenUsage, type WasmPlanStep } from '@mule/core';
 import type { Logger } from '@mule/observability';
 
-export interface StepContext<Step extends PlanStep = PlanStep> {
+/** The step kinds that run something (a wait step only waits: the driver handles it). */
+export type RunnableStep = AgentPlanStep | WasmPlanStep;
+
+export interface StepContext<Step extends RunnableStep = RunnableStep> {
   jobId: string;
   step: Step;
   input: unknown;
@@ -16,10 +19,10 @@ export interface StepResult {
   usage: TokenUsage | null;
 }
 
-export type StepRunner<Step extends PlanStep = PlanStep> = (context: StepContext<Step>) => Promise<StepResult>;
+export type StepRunner<Step extends RunnableStep = RunnableStep> = (context: StepContext<Step>) => Promise<StepResult>;
 
 /** One runner per step type, each given only steps of its type. */
-export type StepRunners = { [Type in PlanStep['type']]: StepRunner<Extract<PlanStep, { type: Type }>> };
+export type StepRunners = { [Type in RunnableStep['type']]: StepRunner<Extract<RunnableStep, { type: Type }>> };
 
 /** Hands a step to the runner of its type. */
 export function runStep(runners: StepRunners, context: StepContext): Promise<StepResult> {
@@ -39,12 +42,12 @@ export function runStep(runners: StepRunners, context: StepContext): Promise<Ste
  * itself (and reports wasm_timeout); the worker's timer is a backstop 1 s later, so the sandbox's own, more
  * precise error wins.
  */
-export function stepBackstopMs(step: PlanStep): number {
+export function stepBackstopMs(step: RunnableStep, timeoutMs: number = step.timeout_ms): number {
   switch (step.type) {
     case 'agent':
-      return step.timeout_ms;
+      return timeoutMs;
     case 'wasm':
-      return step.timeout_ms + 1000;
+      return timeoutMs + 1000;
     default:
       return unreachable(step);
   }

@@ -1,0 +1,192 @@
+/**
+ * The writes of a workflow graph's driver (the worker): what one lifecycle transition changes, as ONE fenced
+ * statement (attempt results, new rows, the job's status), and the rows a claim reads back. One statement per
+ * transition keeps a takeover from finding half a transition, and keeps a one-step job at two statements (claim,
+ * then result + finish).
+ *
+ * Rows: one per attempt (`item` set for a for_each item's attempts); a step's own row (item NULL, attempt 1)
+ * when it is skipped, when a for_each step ends (the list of its items' outputs, or its error), when a step
+ * fails without an attempt of its own (an expression error), or for a wait (`waiting` until resumed).
+ */
+import type { StoredError, TokenUsage } from '@mule/core';
+import type { Queryable } from './pool.js';
+import { statement } from './prepared.js';
+import type { Claim } from './jobs-repo.js';
+
+/** A row as it ends: an attempt that ran (completed / failed), or one stopped (cancelled). */
+export interface RowEnd {
+  index: number;
+  item: number | null;
+  attempt: number;
+  status: 'completed' | 'failed' | 'cancelled';
+  output?: unknown;
+  error?: StoredError | null;
+  usage?: TokenUsage | null;
+  /** Measured by the runner; absent: since the row started. */
+  durationMs?: number;
+}
+
+/** A new row: an attempt starting (`running`), a wait (`waiting`), or a step's own final row. */
+export interface RowStart {
+  index: number;
+  item: number | null;
+  attempt: number;
+  stepId: string;
+  type: string;
+  status: 'running' | 'waiting' | 'completed' | 'failed' | 'skipped';
+  input?: unknown;
+  output?: unknown;
+  error?: StoredError | null;
+  /** A wait's deadline, epoch ms. */
+  waitUntil?: number;
+}
+
+export interface TransitionWrites {
+  ends: RowEnd[];
+  starts: RowStart[];
+  /** The job's new state; absent: the job row is not changed. */
+  job?: { status: 'running' | 'waiting' | 'completed' | 'failed'; output?: unknown; error?: StoredError | null; queueId?: string };
+}
+
+/** JSON text (jsonb's `null` kept as JSON null, which jsonb_to_recordset would turn into SQL NULL). */
+const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+
+/**
+ * The statement's CTEs and values, fenced on the claim: `owned` holds the job row (running under the claim,
+ * FOR SHARE); nothing changes without it. queue.ts's `park` puts these in front of pg-boss's insert.
+ */
+export function transitionCtes(claim: Claim, writes: TransitionWrites): { ctes: string; values: unknown[] } {
+  const ends = writes.ends.map((end) => ({
+    step_index: end.index,
+    item: end.item,
+    attempt: end.attempt,
+    status: end.status,
+    output: json(end.output),
+    error: json(end.error ?? undefined),
+    usage: json(end.usage ?? undefined),
+    duration_ms: end.durationMs ?? null,
+  }));
+  const starts = writes.starts.map((start) => ({
+    step_index: start.index,
+    item: start.item,
+    attempt: start.attempt,
+    step_id: start.stepId,
+    type: start.type,
+    status: start.status,
+    input: json(start.input),
+    output: json(start.output),
+    error: json(start.error ?? undefined),
+    wait_until: start.waitUntil ?? null,
+  }));
+  const job = writes.job;
+  return {
+    ctes: `owned AS (SELECT id FROM jobs WHERE id = $1 AND status = 'running' AND attempts = $2 FOR SHARE),
+     ends AS (
+       UPDATE job_steps s SET status = e.status, output = e.output::jsonb, error = e.error::jsonb, usage = e.usage::jsonb,
+              completed_at = now(), duration_ms = COALESCE(e.duration_ms, EXTRACT(EPOCH FROM (now() - s.started_at)) * 1000)
+         FROM jsonb_to_recordset($3::jsonb) AS e(step_index int, item int, attempt int, status text, output text, error text, usage text, duration_ms float8)
+        WHERE s.job_id = $1 AND s.step_index = e.step_index AND COALESCE(s.item, -1) = COALESCE(e.item, -1)
+          AND s.attempt = e.attempt AND s.status IN ('running', 'waiting') AND EXISTS (SELECT 1 FROM owned)
+        RETURNING 1
+     ),
+     starts AS (
+       INSERT INTO job_steps (job_id, step_index, item, attempt, step_id, type, status, input, output, error, wait_until, completed_at)
+       SELECT $1, r.step_index, r.item, r.attempt, r.step_id, r.type, r.status, r.input::jsonb, r.output::jsonb, r.error::jsonb,
+              to_timestamp(r.wait_until / 1000.0), CASE WHEN r.status IN ('running', 'waiting') THEN NULL ELSE now() END
+         FROM jsonb_to_recordset($4::jsonb) AS r(step_index int, item int, attempt int, step_id text, type text, status text, input text, output text, error text, wait_until float8)
+        WHERE EXISTS (SELECT 1 FROM owned)
+       ON CONFLICT DO NOTHING
+       RETURNING 1
+     ),
+     job AS (
+       UPDATE jobs SET status = $5, output = COALESCE($6::jsonb, output), error = COALESCE($7::jsonb, error),
+              queue_id = COALESCE($8::uuid, queue_id),
+              completed_at = CASE WHEN $5 IN ('completed', 'failed') THEN now() ELSE completed_at END
+        WHERE id = $1 AND $5::text IS NOT NULL AND EXISTS (SELECT 1 FROM owned)
+        RETURNING 1
+     )`,
+    values: [
+      claim.jobId,
+      claim.claim,
+      JSON.stringify(ends),
+      JSON.stringify(starts),
+      job?.status ?? null,
+      job ? json(job.output) : null,
+      job ? json(job.error ?? undefined) : null,
+      job?.queueId ?? null,
+    ],
+  };
+}
+
+/**
+ * Writes one transition; false when the job is no longer running under this claim (cancelled, claimed again,
+ * or its status moved on by the api, e.g. a resume): nothing is changed then, and the driver stops.
+ */
+export async function writeTransition(db: Queryable, claim: Claim, writes: TransitionWrites): Promise<boolean> {
+  const { ctes, values } = transitionCtes(claim, writes);
+  // Referencing every data-modifying CTE is not needed (PostgreSQL runs them all); `owned` is the answer.
+  const { rows } = await db.query<{ owned: boolean }>(statement(`WITH ${ctes} SELECT EXISTS (SELECT 1 FROM owned) AS owned`, values));
+  return rows[0]?.owned === true;
+}
+
+/** A job's step row as a claim reads it back (every row: the driver picks each unit's last attempt). */
+export interface StepRowRead {
+  index: number;
+  stepId: string;
+  item: number | null;
+  attempt: number;
+  status: 'running' | 'waiting' | 'completed' | 'failed' | 'skipped' | 'cancelled';
+  output: unknown;
+  error: StoredError | null;
+  /** Epoch ms. */
+  completedAt: number | null;
+  waitUntil: number | null;
+}
+
+/**
+ * Closes attempts left `running` by a worker that died (failed, `error`) and reads every step row of the job,
+ * in one statement; null when the job is no longer running under `claim` (nothing is changed then).
+ */
+export async function takeOverRows(db: Queryable, claim: Claim, error: StoredError): Promise<StepRowRead[] | null> {
+  const { rows } = await db.query<{ owned: boolean; rows: StepRowRead[] | null }>(statement(
+    `WITH owned AS (SELECT id FROM jobs WHERE id = $1 AND status = 'running' AND attempts = $3 FOR SHARE),
+     abandoned AS (
+       UPDATE job_steps SET status = 'failed', error = $2, completed_at = now(),
+              duration_ms = EXTRACT(EPOCH FROM (now() - started_at)) * 1000
+        WHERE job_id = $1 AND status = 'running' AND EXISTS (SELECT 1 FROM owned)
+        RETURNING id, completed_at
+     )
+     SELECT EXISTS (SELECT 1 FROM owned) AS owned,
+            (SELECT jsonb_agg(jsonb_build_object(
+                      'index', s.step_index, 'stepId', s.step_id, 'item', s.item, 'attempt', s.attempt,
+                      'status', CASE WHEN a.id IS NULL THEN s.status ELSE 'failed' END,
+                      'output', s.output, 'error', CASE WHEN a.id IS NULL THEN s.error ELSE $2::jsonb END,
+                      'completedAt', (EXTRACT(EPOCH FROM COALESCE(a.completed_at, s.completed_at)) * 1000)::float8,
+                      'waitUntil', (EXTRACT(EPOCH FROM s.wait_until) * 1000)::float8)
+                    ORDER BY s.step_index, s.item NULLS FIRST, s.attempt)
+               FROM job_steps s LEFT JOIN abandoned a ON a.id = s.id
+              WHERE s.job_id = $1 AND EXISTS (SELECT 1 FROM owned)) AS rows`,
+    [claim.jobId, JSON.stringify(error), claim.claim],
+  ));
+  const row = rows[0];
+  if (!row?.owned) return null;
+  return row.rows ?? [];
+}
+
+/** A wait step's row once the api settled it (resumed: completed with output; rejected: failed with `rejected`). */
+export interface SettledWait {
+  stepId: string;
+  status: 'completed' | 'failed';
+  output: unknown;
+  error: StoredError | null;
+}
+
+/** The settled rows among these wait steps (a job that runs on in a worker while one of its waits is open). */
+export async function readSettledWaits(db: Queryable, jobId: string, stepIds: string[]): Promise<SettledWait[]> {
+  const { rows } = await db.query<SettledWait>(statement(
+    `SELECT step_id AS "stepId", status, output, error FROM job_steps
+      WHERE job_id = $1 AND step_id = ANY($2::text[]) AND item IS NULL AND type = 'wait' AND status IN ('completed', 'failed')`,
+    [jobId, stepIds],
+  ));
+  return rows;
+}
