@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { loadConfigOrExit } from '@mule/core';
 import { createAgentDirectory, loadAdk } from '@mule/agents';
-import { agentCatalog, anyAgentDefined, CHANNELS, countQueuedJobs, hashKey, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
+import { agentCatalog, anyAgentDefined, CHANNELS, countJobs, hashKey, createPool, createPrisma, JobQueue, Listener, moduleBytesLoader, NotifyBatcher } from '@mule/db';
 import type { ApiContext } from './api-context.js';
 import { Access } from './access.js';
 import { createApp } from './app.js';
@@ -11,7 +11,7 @@ import { JobWaiters } from './await-job.js';
 import { BoundedWasmRunner, createCapacity } from './capacity.js';
 import { loadApiConfig } from './config.js';
 import { SubmitTargets } from './submit-targets.js';
-import { createLogger, recordTokens, setQueueDepthReader } from '@mule/observability';
+import { createLogger, recordTokens, setJobCountsReader } from '@mule/observability';
 
 const config = loadConfigOrExit(() => loadApiConfig());
 
@@ -19,7 +19,7 @@ const log = createLogger('mule-api', config.LOG_LEVEL);
 let stopping = false;
 const pool = createPool({ connectionString: config.DATABASE_URL, max: config.MULE_DB_POOL_MAX, applicationName: 'mule-api' });
 const prisma = createPrisma(pool);
-setQueueDepthReader(() => countQueuedJobs(pool));
+setJobCountsReader(() => countJobs(pool));
 const queue = await JobQueue.start({
   pool,
   role: 'api',

@@ -1,11 +1,11 @@
 /** The worker's small HTTP server on METRICS_PORT: /healthz, /readyz and /metrics (deploy/README.md "Monitoring"). */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { countQueuedJobs, isMigrated, isQueueInstalled, type Pool } from '@mule/db';
-import { register, setQueueDepthReader } from '@mule/observability';
+import { countJobs, isMigrated, isQueueInstalled, type Pool } from '@mule/db';
+import { register, setJobCountsReader } from '@mule/observability';
 
 export function startMetricsServer(pool: Pool, host: string, port: number, isStopping: () => boolean): Promise<Server> {
-  setQueueDepthReader(() => countQueuedJobs(pool));
+  setJobCountsReader(() => countJobs(pool));
 
   const server = createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0];

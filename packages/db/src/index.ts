@@ -14,3 +14,5 @@ export * from './agent-catalog.js';
 export * from './retention.js';
 export * from './lost-jobs.js';
 export * from './api-keys-repo.js';
+export * from './secrets.js';
+export * from './job-counts.js';

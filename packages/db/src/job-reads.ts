@@ -5,6 +5,8 @@ import type { PrismaClient } from './prisma-client.js';
 
 export interface JobStepRow {
   stepIndex: number;
+  /** A for_each item's index; null for a step's own row. */
+  item: number | null;
   attempt: number;
   stepId: string;
   type: PlanStep['type'];
@@ -16,6 +18,8 @@ export interface JobStepRow {
   startedAt: Date;
   completedAt: Date | null;
   durationMs: number | null;
+  /** A waiting step: when it times out. */
+  waitUntil: Date | null;
 }
 
 export interface JobRow {
@@ -29,19 +33,24 @@ export interface JobRow {
   output: unknown;
   error: unknown;
   attempts: number;
+  /** The job's frozen copy of its workflow version (core's JobPlan; parsed where it is used). */
+  plan: unknown;
+  /** The job this one replays (uuid), or null. */
+  replayOf: string | null;
   createdAt: Date;
   startedAt: Date | null;
   completedAt: Date | null;
   steps: JobStepRow[];
 }
 
-const STEP_ORDER = [{ stepIndex: 'asc' as const }, { attempt: 'asc' as const }];
+/** Steps in list order; a for_each step's own row before its items' rows, items in order; attempts in order. */
+const STEP_ORDER = [{ stepIndex: 'asc' as const }, { item: { sort: 'asc' as const, nulls: 'first' as const } }, { attempt: 'asc' as const }];
 
 /**
  * Prisma types `status` and `type` as plain strings; the tables' CHECK constraints (and the worker, which writes
  * only its plan's step types) hold them to these values.
  */
-const toStepRow = (step: JobStep): JobStepRow => ({
+const toStepRow = ({ id: _rowId, ...step }: JobStep): JobStepRow => ({
   ...step,
   type: step.type as JobStepRow['type'],
   status: step.status as StepStatus,

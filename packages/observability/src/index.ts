@@ -1,2 +1,3 @@
 export { createLogger, type Logger } from './logger.js';
-export { enableApiMetrics, enableWorkerMetrics, metrics, recordTokens, register, setQueueDepthReader } from './metrics.js';
+export { enableApiMetrics, enableWorkerMetrics, metrics, recordTokens, register, setJobCountsReader } from './metrics.js';
+export type { JobCountsReading } from './metrics.js';

@@ -23,7 +23,11 @@ export const metrics = {
     help: 'Time from a job being submitted to its first claim',
     buckets: SECONDS_BUCKETS,
   }),
-  steps: new Counter({ name: 'mule_steps_total', help: 'Step attempts finished, by type and status', labelNames: ['type', 'status'] }),
+  steps: new Counter({
+    name: 'mule_steps_total',
+    help: 'Step attempts finished, by type (agent, wasm, wait) and status (completed, failed, skipped, cancelled)',
+    labelNames: ['type', 'status'],
+  }),
   stepDuration: new Histogram({
     name: 'mule_step_duration_seconds',
     help: 'Duration of a step attempt',
@@ -48,11 +52,16 @@ export const metrics = {
     name: 'mule_queue_depth',
     help: 'Jobs queued and not yet claimed',
     async collect() {
-      if (!queueDepthReader) return;
-      // A scrape every few seconds must not count a big table each time: the depth is read at most once a second.
-      if (Date.now() - queueDepthReadAt < 1000) return;
-      queueDepthReadAt = Date.now();
-      this.set(await queueDepthReader().catch(() => NaN));
+      const counts = await readJobCounts();
+      if (counts) this.set(counts.queued);
+    },
+  }),
+  jobsWaiting: new Gauge({
+    name: 'mule_jobs_waiting',
+    help: 'Jobs parked (at a wait step, or a retry more than 5 s away), holding no worker slot',
+    async collect() {
+      const counts = await readJobCounts();
+      if (counts) this.set(counts.waiting);
     },
   }),
   httpRequests: new Counter({
@@ -86,12 +95,33 @@ export const metrics = {
 
 let inFlightReader: (() => Record<string, number>) | null = null;
 
-let queueDepthReader: (() => Promise<number>) | null = null;
-let queueDepthReadAt = 0;
+/** What `mule_queue_depth` and `mule_jobs_waiting` show: jobs queued and jobs waiting, read together. */
+export interface JobCountsReading {
+  queued: number;
+  waiting: number;
+}
 
-/** Where `mule_queue_depth` comes from (the database); each process sets it once at start. */
-export function setQueueDepthReader(reader: () => Promise<number>): void {
-  queueDepthReader = reader;
+let jobCountsReader: (() => Promise<JobCountsReading>) | null = null;
+let jobCounts: Promise<JobCountsReading | null> | null = null;
+let jobCountsReadAt = 0;
+
+/**
+ * One read for both gauges of a scrape. A scrape every few seconds must not count a big table each time: the
+ * counts are read at most once a second, and a failed read shows as NaN.
+ */
+function readJobCounts(): Promise<JobCountsReading | null> {
+  if (!jobCountsReader) return Promise.resolve(null);
+  if (jobCounts === null || Date.now() - jobCountsReadAt >= 1000) {
+    jobCountsReadAt = Date.now();
+    jobCounts = jobCountsReader().catch(() => ({ queued: NaN, waiting: NaN }));
+  }
+  return jobCounts;
+}
+
+/** Where `mule_queue_depth` and `mule_jobs_waiting` come from (the database); each process sets it once at start. */
+export function setJobCountsReader(reader: () => Promise<JobCountsReading>): void {
+  jobCountsReader = reader;
+  jobCounts = null;
 }
 
 /** Registers the gauges only a worker has (busy and total slots). */
