@@ -11,6 +11,7 @@ import { definitionsRouter } from './routes/definitions.js';
 import { healthRouter } from './routes/health.js';
 import { jobsRouter } from './routes/jobs.js';
 import { keysRouter } from './routes/keys.js';
+import { mcpRouter } from './routes/mcp.js';
 import { modelsRouter } from './routes/models.js';
 import { responsesRouter } from './routes/responses.js';
 import { wasmExecuteRouter } from './routes/wasm-execute.js';
@@ -83,6 +84,7 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
   });
   // Who is calling, before any body is read: an unauthenticated flood costs no parsing.
   app.use('/v1', ctx.access.middleware());
+  app.use('/mcp', ctx.access.middleware());
   const json = express.json({ limit: ctx.config.MULE_MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
   // Module uploads parse their own bodies (raw bytes, or JSON larger than MULE_MAX_BODY_BYTES).
   app.use((req, res, next) => (req.method === 'PUT' && MODULE_UPLOAD.test(req.path) ? next() : json(req, res, next)));
@@ -96,6 +98,7 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
   app.use(wasmExecuteRouter(ctx));
   app.use(definitionsRouter(ctx, defs));
   app.use(keysRouter(ctx));
+  app.use(mcpRouter(ctx));
 
   app.use((req: Request, res: Response) => {
     sendError(res, new MuleError('not_found', `no route ${req.method} ${req.path}`));

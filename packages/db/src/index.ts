@@ -9,6 +9,7 @@ export * from './job-submit.js';
 export * from './job-reads.js';
 export * from './definitions-repo.js';
 export * from './model-catalog.js';
+export * from './mcp-catalog.js';
 export * from './responses-repo.js';
 export * from './agent-catalog.js';
 export * from './retention.js';
