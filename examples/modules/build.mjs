@@ -1,11 +1,14 @@
-// Builds the example modules from source with the assemblyscript npm package: uppercase/index.ts ->
-// uppercase.wasm, a WASI preview1 command whose only imports are WASI functions. The build is deterministic:
-// the same source gives the same bytes (and so the same sha256).
+// Builds the example modules from source with the assemblyscript npm package: uppercase/index.ts -> uppercase.wasm
+// and words/index.ts -> words.wasm, WASI preview1 commands whose only imports are WASI functions. The build is
+// deterministic: the same source gives the same bytes (and so the same sha256).
 import asc from 'assemblyscript/asc';
 
 const folder = new URL('./', import.meta.url);
 
-const modules = [{ entry: 'uppercase/index.ts', output: 'uppercase.wasm', abort: 'uppercase/index/abortHandler' }];
+const modules = [
+  { entry: 'uppercase/index.ts', output: 'uppercase.wasm', abort: 'uppercase/index/abortHandler' },
+  { entry: 'words/index.ts', output: 'words.wasm', abort: 'words/index/abortHandler' },
+];
 
 for (const { entry, output, abort } of modules) {
   const { error, stderr } = await asc.main(
