@@ -40,6 +40,8 @@ beforeAll(async () => {
   expect((await putModule(api.url, 'slow-echo', testModule('slow-echo'))).status).toBe(201);
   expect((await http(api.url, 'PUT', '/v1/workflows/shout', { description: 'Shouts the prompt', steps: [{ id: 'shout', wasm: 'uppercase' }] })).status).toBe(201);
   expect((await putWorkflow(api.url, 'shout.v2', [{ id: 'shout', wasm: 'uppercase' }])).status).toBe(201);
+  const inputSchema = { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] };
+  expect((await http(api.url, 'PUT', '/v1/workflows/shout-text', { input_schema: inputSchema, steps: [{ id: 'shout', wasm: 'uppercase' }] })).status).toBe(201);
   expect((await putWorkflow(api.url, 'broken', [{ id: 'trap', wasm: 'unreachable' }])).status).toBe(201);
   expect((await putWorkflow(api.url, 'slow', [{ id: 'slow', wasm: 'slow-echo' }])).status).toBe(201);
 
@@ -111,6 +113,21 @@ describe('tools/call', () => {
     const jobId = result._meta?.['mule/job-id'] as string;
     const job = await http(stack.api.url, 'GET', `/v1/jobs/${jobId}`);
     expect(job.body).toMatchObject({ workflow: 'shout', model: 'workflow/shout', status: 'completed', input: { prompt: 'hello mcp', messages: [{ role: 'user', content: 'hello mcp' }] } });
+  });
+
+  test('a workflow with an input_schema offers it, and its arguments are the job input as they are', async () => {
+    const client = await connect(stack.api.url);
+    const tool = (await client.listTools()).tools.find((candidate) => candidate.name === 'workflow_shout-text')!;
+    expect(tool.inputSchema).toEqual({ type: 'object', properties: { text: { type: 'string' } }, required: ['text'] });
+    const result = (await client.callTool({ name: 'workflow_shout-text', arguments: { text: 'as is' } })) as CallToolResult;
+    expect(result.structuredContent).toEqual({ text: 'AS IS' });
+    expect(JSON.parse(textOf(result))).toEqual({ text: 'AS IS' });
+    const job = await http(stack.api.url, 'GET', `/v1/jobs/${result._meta?.['mule/job-id'] as string}`);
+    expect(job.body.input).toEqual({ text: 'as is' });
+
+    const refused = (await client.callTool({ name: 'workflow_shout-text', arguments: { text: 7 } })) as CallToolResult;
+    expect(refused.isError).toBe(true);
+    expect(textOf(refused)).toMatch(/^invalid_request: the arguments do not match the input_schema of workflow\/shout-text: arguments\/text must be string/);
   });
 
   test('a tool name with _D_ runs the workflow whose name has the dot', async () => {

@@ -4,11 +4,11 @@
  *
  * Arguments: a tool without an `input_schema` takes `{prompt: string}`, and runs as the chat message
  * `{role: "user", content: prompt}` would (job input `{prompt, messages: [that message]}`). A workflow with an
- * object `input_schema` offers that schema, and its arguments object is the job input as is: its first step reads
- * exactly what the schema describes.
+ * object `input_schema` offers that schema, and its arguments object, once it matches the schema, is the job input
+ * as is: its first step reads exactly what the schema describes.
  */
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
-import { buildJobInput, MuleError, type ChatMessage } from '@mule/core';
+import { buildJobInput, jsonSchemaErrors, MuleError, type ChatMessage } from '@mule/core';
 import type { ToolSource } from '@mule/db';
 import { allows, type Caller } from './access.js';
 import { modelOf, toolNameOf } from './mcp-tool-names.js';
@@ -53,8 +53,16 @@ export function promptMessages(args: Record<string, unknown> | undefined): ChatM
   return [{ role: 'user', content: prompt }];
 }
 
-/** A workflow tool's arguments as the job input (see the top of this file). */
+/**
+ * A workflow tool's arguments as the job input (see the top of this file). Arguments are checked against the
+ * input_schema here (jobs themselves are not checked against it): a mismatch is an `invalid_request` the model
+ * reads and can correct, before any job is written.
+ */
 export function jobInputOf(source: ToolSource, args: Record<string, unknown> | undefined): unknown {
-  if (objectSchemaOf(source)) return args ?? {};
-  return buildJobInput(promptMessages(args));
+  const schema = objectSchemaOf(source);
+  if (!schema) return buildJobInput(promptMessages(args));
+  const input = args ?? {};
+  const problem = jsonSchemaErrors(schema, input, 'arguments');
+  if (problem) throw new MuleError('invalid_request', `the arguments do not match the input_schema of workflow/${source.name}: ${problem}`);
+  return input;
 }
