@@ -91,12 +91,22 @@ const shout = (url: string) =>
   http(url, 'POST', '/v1/chat/completions', { model: 'workflow/shout', messages: [{ role: 'user', content: 'hello from mule' }] });
 
 describe('npm start', () => {
-  test('with DATABASE_URL: migrates, loads examples/, serves the example workflow, and stops on Ctrl-C', async () => {
+  test('with DATABASE_URL: migrates, loads examples/, serves the example workflows (shout, and the word-shout graph), and stops on Ctrl-C', async () => {
     const { url, child, output } = await startMule({ DATABASE_URL: db.url, MULE_HOME: join(home, 'a') });
     expect(output()).toMatch(/curl -s http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions/);
     const answer = await shout(url);
     expect(answer.status).toBe(200);
     expect(answer.body.choices[0].message.content).toBe('HELLO FROM MULE');
+    // The graph example (examples/word-shout.yaml): a fan-out per word, a branch for long messages, a join.
+    const models = await http(url, 'GET', '/v1/models');
+    expect(models.body.data.map((m: { id: string }) => m.id)).toEqual(expect.arrayContaining(['workflow/word-shout', 'workflow/announce']));
+    const wordShout = (content: string) =>
+      http(url, 'POST', '/v1/chat/completions', { model: 'workflow/word-shout', messages: [{ role: 'user', content }] });
+    const short = await wordShout('hello  from mule');
+    expect(short.status).toBe(200);
+    expect(short.body.choices[0].message.content).toBe('HELLO FROM MULE');
+    const long = await wordShout('a graph of wasm steps with no provider');
+    expect(long.body.choices[0].message.content).toBe('A GRAPH OF WASM STEPS WITH NO PROVIDER (8 words)');
     expect(await stopMule(child)).toBe(0);
   });
 
