@@ -14,7 +14,9 @@ import { keysRouter } from './routes/keys.js';
 import { mcpRouter } from './routes/mcp.js';
 import { modelsRouter } from './routes/models.js';
 import { responsesRouter } from './routes/responses.js';
+import { waitsRouter } from './routes/waits.js';
 import { wasmExecuteRouter } from './routes/wasm-execute.js';
+import { keyOrResumeToken } from './resume-links.js';
 
 const MODULE_UPLOAD = /^\/v1\/wasm\/modules\/[^/]+$/;
 
@@ -83,7 +85,8 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
     sendError(res, new MuleError('unavailable', 'the api is stopping; send the request again', { details: { retryAfterSeconds: 1 } }));
   });
   // Who is calling, before any body is read: an unauthenticated flood costs no parsing.
-  app.use('/v1', ctx.access.middleware());
+  // A resume or reject with a resume token is authorized by the token (routes/waits.ts), not by a key.
+  app.use('/v1', keyOrResumeToken(ctx.access.middleware()));
   app.use('/mcp', ctx.access.middleware());
   const json = express.json({ limit: ctx.config.MULE_MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
   // Module uploads parse their own bodies (raw bytes, or JSON larger than MULE_MAX_BODY_BYTES).
@@ -95,6 +98,7 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
   app.use(chatCompletionsRouter(ctx));
   app.use(responsesRouter(ctx));
   app.use(jobsRouter(ctx));
+  app.use(waitsRouter(ctx));
   app.use(wasmExecuteRouter(ctx));
   app.use(definitionsRouter(ctx, defs));
   app.use(keysRouter(ctx));

@@ -5,6 +5,15 @@ import { boolVar, envAllowVar, intVar, logLevelVar, parseConfig, postgresUrlVar,
 const schema = z.object({
   /** PostgreSQL connection string. */
   DATABASE_URL: postgresUrlVar,
+  /**
+   * The api's address as callers reach it (https://mule.example.com), the base of the resume URLs in job views.
+   * Unset: the address each request reached the api at (its Host header), right when nothing (a proxy, another
+   * host name) stands between callers and the api.
+   */
+  MULE_PUBLIC_URL: z
+    .string()
+    .regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, 'must be an http(s) URL without query or fragment (https://mule.example.com)')
+    .optional(),
   /** HTTP port; 0 picks a free one (logged as `port`). */
   PORT: intVar(8080, 0, 65535),
   /** Bind address; loopback unless set (containers set 0.0.0.0). */

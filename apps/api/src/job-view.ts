@@ -1,6 +1,7 @@
 /** The public shape of a job, as `GET /v1/jobs/{id}` and `GET /v1/jobs` answer it. */
-import { formatJobId } from '@mule/core';
+import { buildJobGraph, formatJobId, jobPlanSchema, planGraphSpec } from '@mule/core';
 import type { JobRow, JobStepRow } from '@mule/db';
+import type { ResumeUrlOf } from './resume-links.js';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
@@ -11,9 +12,33 @@ function errorView(error: unknown): { code: string; message: string } | null {
   return { code, message };
 }
 
-function stepView(step: JobStepRow) {
+export interface GraphEntry {
+  id: string;
+  type: string;
+  needs: string[];
+}
+
+/**
+ * The job's graph as its plan says, needs resolved, built the way the worker builds it. A plan the lifecycle
+ * cannot build (none is stored that way; the definition was checked when written) still shows its steps, with
+ * needs resolved by the list rule: the step before, none for the first.
+ */
+export function graphView(plan: unknown): GraphEntry[] {
+  const parsed = jobPlanSchema.safeParse(plan);
+  if (!parsed.success) return [];
+  try {
+    const graph = buildJobGraph(planGraphSpec(parsed.data));
+    return graph.steps.map((step) => ({ id: step.id, type: step.kind, needs: [...step.needs] }));
+  } catch {
+    const steps = parsed.data.steps;
+    return steps.map((step, i) => ({ id: step.id, type: step.type, needs: step.needs ?? (i === 0 ? [] : [steps[i - 1]!.id]) }));
+  }
+}
+
+function stepView(jobId: string, step: JobStepRow, resumeUrl: ResumeUrlOf | undefined) {
   return {
     id: step.stepId,
+    ...(step.item === null ? {} : { item: step.item }),
     type: step.type,
     status: step.status,
     attempt: step.attempt,
@@ -24,10 +49,18 @@ function stepView(step: JobStepRow) {
     started_at: iso(step.startedAt),
     completed_at: iso(step.completedAt),
     duration_ms: step.durationMs === null ? null : Math.round(step.durationMs * 1000) / 1000,
+    ...(step.status === 'waiting' && step.item === null
+      ? { wait_until: iso(step.waitUntil), ...(resumeUrl ? { resume_url: resumeUrl(jobId, step.stepId, step.attempt) } : {}) }
+      : {}),
   };
 }
 
-export function jobView(job: JobRow) {
+/** Whether a job's view carries a resume URL (then the caller needs `resumeUrl`, which costs the secret's read). */
+export function hasWaitingStep(job: JobRow): boolean {
+  return job.steps.some((step) => step.status === 'waiting' && step.item === null);
+}
+
+export function jobView(job: JobRow, resumeUrl?: ResumeUrlOf) {
   return {
     id: formatJobId(job.id),
     object: 'job' as const,
@@ -42,6 +75,10 @@ export function jobView(job: JobRow) {
     created_at: iso(job.createdAt),
     started_at: iso(job.startedAt),
     completed_at: iso(job.completedAt),
-    steps: job.steps.map(stepView),
+    replay_of: job.replayOf === null ? null : formatJobId(job.replayOf),
+    // Tracing comes later; the field is in the view now so clients can rely on it.
+    trace_id: null,
+    graph: graphView(job.plan),
+    steps: job.steps.map((step) => stepView(job.id, step, resumeUrl)),
   };
 }

@@ -17,3 +17,4 @@ export * from './lost-jobs.js';
 export * from './api-keys-repo.js';
 export * from './secrets.js';
 export * from './job-counts.js';
+export * from './job-waits.js';
