@@ -90,6 +90,7 @@ export function callWorkflowTool(
       const result = await waiting;
       // The client went away: nobody reads this result (the job goes on, as on /v1).
       if (result.kind === 'aborted') throw new MuleError('cancelled', `the client went away; job ${publicId} goes on`);
+      // Throws what /v1 would answer for a failed, cancelled or timed-out job (a tool error here).
       outcomeOf(result, publicId, timeoutMs);
       const output = result.kind === 'finished' ? result.outcome.output : null;
       return outputResult(output, publicId);
