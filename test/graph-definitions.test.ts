@@ -112,7 +112,7 @@ describe('graphs that can run are stored', () => {
   });
 });
 
-describe('mule apply', () => {
+describe('mule apply and MULE_DEFINITIONS', () => {
   test('a bad graph fails naming the file, the document and the field, and applies nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mule-graph-'));
     try {
@@ -123,6 +123,28 @@ describe('mule apply', () => {
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(/flows\.yaml#2 \(workflow\): steps\.1\.needs: step "b" needs "c", which is not a step/);
       expect(await workflowNames()).not.toContain('apply-good');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('MULE_DEFINITIONS with a bad graph stops the api with the file, document and field named', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mule-graph-'));
+    try {
+      const bad = 'kind: workflow\nname: env-bad\nsteps:\n  - id: a\n    wasm: echo\n  - id: b\n    if: steps.a.output ==\n    wasm: echo\n';
+      await writeFile(join(dir, 'start.yaml'), `kind: wasm_module\nname: unused\npath: ${join(REPO_ROOT, 'test', 'modules', 'echo.wasm')}\n---\n${bad}`);
+      const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [join(REPO_ROOT, 'apps', 'api', 'dist', 'main.js')], {
+          env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: db.url, PORT: '0', MULE_DEFINITIONS: dir },
+        });
+        let stderr = '';
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/MULE_DEFINITIONS: .*start\.yaml#2 \(workflow\): steps\.1\.if: cannot parse/);
+      expect(await workflowNames()).not.toContain('env-bad');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
