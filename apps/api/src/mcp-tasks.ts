@@ -18,6 +18,7 @@ import { errorResult, outputResult } from './mcp-call.js';
  */
 export const TASK_POLL_INTERVAL_MS = 1_000;
 
+/** `queued`, `running` and `waiting` (a wait step parked for a resume) are all `working`. */
 function taskStatusOf(status: JobStatus): Task['status'] {
   if (status === 'completed' || status === 'failed' || status === 'cancelled') return status;
   return 'working';
@@ -32,7 +33,7 @@ export function taskOf(job: Pick<JobTaskRow, 'id' | 'status' | 'createdAt' | 'st
     createdAt: job.createdAt.toISOString(),
     lastUpdatedAt: (job.completedAt ?? job.startedAt ?? job.createdAt).toISOString(),
     pollInterval: TASK_POLL_INTERVAL_MS,
-    ...(job.status === 'queued' || job.status === 'running' ? {} : { statusMessage: `job ${job.status}` }),
+    statusMessage: `job ${job.status}`,
   };
 }
 
@@ -80,12 +81,13 @@ export async function cancelTask(ctx: ApiContext, caller: Caller, taskId: string
   const job = await readTaskJob(ctx, caller, taskId);
   const before = await cancelJob(ctx.pool, job.id, { code: 'cancelled', message: 'the job was cancelled' });
   if (before === null) throw new McpError(ErrorCode.InvalidParams, `Task not found: ${taskId}`);
-  if (before !== 'queued' && before !== 'running') {
-    throw new McpError(ErrorCode.InvalidParams, `Cannot cancel task in terminal status: ${taskStatusOf(before)}`);
-  }
+  if (isFinished(before)) throw new McpError(ErrorCode.InvalidParams, `Cannot cancel task in terminal status: ${taskStatusOf(before)}`);
+  const after = await readTaskJob(ctx, caller, taskId);
+  // The database's cancel decides which statuses it ends; one it left alone is refused, not claimed as done.
+  if (after.status !== 'cancelled') throw new McpError(ErrorCode.InvalidParams, `task ${taskId} is ${after.status} and cannot be cancelled now`);
   if (before === 'queued') await ctx.queue.cancel(job.id);
   // Sync callers waiting for it answer now; a worker running it stops.
   await notify(ctx.pool, CHANNELS.jobFinished, job.id);
   if (before === 'running') await notify(ctx.pool, CHANNELS.jobCancel, job.id);
-  return taskOf(await readTaskJob(ctx, caller, taskId));
+  return taskOf(after);
 }
