@@ -1,5 +1,5 @@
 /**
- * Resume and reject of a wait step (README "Waits"), on jobs put into the waiting state directly in the database
+ * Resume and reject of a wait step (README "Replay and waits"), on jobs put into the waiting state directly in the database
  * (the rows a worker writes when it parks a job at a wait step), against a real api with API keys and no worker,
  * so what each request leaves in the database (step row, job row, pg-boss entry) can be read as it was written.
  */
