@@ -163,8 +163,11 @@ export class JobDriver {
     let parkAt: number | null = null;
     if (!isTerminal(this.state.status)) {
       const plan = parkPlan(this.state, event.at);
-      if (plan.park) {
-        parkAt = Math.min(plan.wakeAt ?? this.job.deadline, this.job.deadline);
+      const wakeAt = Math.min(plan.wakeAt ?? this.job.deadline, this.job.deadline);
+      // A deadline already past (a wait's timeout, found on the claim that its entry woke) is this process's to
+      // send now: parking again would only hand the job to another entry due at once.
+      if (plan.park && wakeAt > Date.now()) {
+        parkAt = wakeAt;
         writes.job = { status: plan.waits.length > 0 ? 'waiting' : 'running', queueId: randomUUID() };
       }
     }
