@@ -125,7 +125,7 @@ describe('replay', () => {
     const oldId = await submit('doomed');
     await settled(oldId);
     const count = async () => Number((await pool.query(`SELECT count(*) FROM jobs WHERE replay_of = $1`, [oldId.slice(4)])).rows[0].count);
-    for (const body of [[], { input: 'text' }, { input: [1] }, { input: null }, { version: 'newest' }, { extra: 1 }]) {
+    for (const body of [[], { input: 'text' }, { input: [1] }, { input: null }, { input: { prompt: 'nul \u0000 inside' } }, { version: 'newest' }, { extra: 1 }]) {
       const answer = await replay(oldId, body);
       expect([JSON.stringify(body), answer.status, answer.body.error.type]).toEqual([JSON.stringify(body), 400, 'invalid_request_error']);
     }
@@ -142,6 +142,14 @@ describe('replay', () => {
       expect([version, gone.status, gone.body.error.code]).toEqual([version, 409, 'conflict']);
     }
     expect(await count()).toBe(0);
+
+    // Written again, its versions start over: version 1 now has another graph, and each job shows its own.
+    expect((await putWorkflow(api.url, 'doomed', [{ id: 'a', wasm: 'echo' }, { id: 'b', wasm: 'echo', needs: [] }])).status).toBe(201);
+    const reborn = await settled(await submit('doomed'));
+    expect([reborn.workflow_version, reborn.graph]).toEqual([1, [{ id: 'a', type: 'wasm', needs: [] }, { id: 'b', type: 'wasm', needs: [] }]]);
+    expect((await view(oldId)).graph).toEqual([{ id: 'echo', type: 'wasm', needs: [] }]);
+    const pinned = await settled((await replay(oldId, {})).body.id);
+    expect([pinned.status, pinned.graph.map((s: { id: string }) => s.id)]).toEqual(['completed', ['echo']]);
   });
 });
 

