@@ -90,15 +90,20 @@ function openWait(d: Draft, step: GraphStep): void {
   d.emit({ type: 'park_for_wait', stepId: step.id, input, timeoutAt });
 }
 
-/** A unit as the rows left it: done, failed (retried if it may), or not started. */
+/**
+ * A unit as the rows left it: done, failed (retried if it may), interrupted, or not started. An attempt that a
+ * dead worker left `running` (or that the takeover closed as `unavailable`) did not fail by itself: it runs again
+ * at once as the next attempt and spends none of the step's `retries`, so a `kill -9` of a worker never fails a
+ * job (pg-boss's retry limit on the queue entry bounds a step that crashes every worker that runs it).
+ */
 function resumeUnit(d: Draft, step: GraphStep, item: number | null): void {
   const prior = d.prior.get(unitKey(step.id, item));
   if (!prior) return;
   if (prior.status === 'completed') return d.setUnit(step.id, item, { phase: 'completed', output: prior.output ?? null });
-  const error =
-    prior.status === 'failed' && prior.error
-      ? prior.error
-      : { code: 'unavailable' as const, message: 'the worker running this attempt stopped', retryable: true };
+  if (prior.status === 'running' || (prior.status === 'failed' && prior.error?.code === 'unavailable')) {
+    return d.setUnit(step.id, item, { phase: 'ready', attempt: prior.attempt + 1 });
+  }
+  const error = prior.error ?? lostError();
   d.setUnit(step.id, item, afterFailure(d, step, item, prior.attempt, error, prior.finishedAt ?? d.at));
 }
 

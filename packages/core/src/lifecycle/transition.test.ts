@@ -439,25 +439,41 @@ describe('failure and cancellation', () => {
 });
 
 describe('takeover and resume: job_started with what the rows say', () => {
-  test('completed steps are not run again; a running attempt left by a dead worker is retried as unavailable', () => {
-    const sim = new Sim({ steps: [wasm('a'), wasm('b', { retries: 1 }), wasm('c')] }, 'in', {
+  test('completed steps are not run again; an attempt a dead worker left is run again at once, spending no retry', () => {
+    const sim = new Sim({ steps: [wasm('a'), wasm('b'), wasm('c')] }, 'in', {
       steps: [{ stepId: 'a', status: 'completed', output: 'A' }],
       attempts: [
         { stepId: 'a', item: null, attempt: 1, status: 'completed', output: 'A' },
         { stepId: 'b', item: null, attempt: 1, status: 'failed', error: { code: 'unavailable', message: 'worker died', retryable: true }, finishedAt: 900 },
       ],
     });
+    expect(sim.of('schedule_retry')).toEqual([]);
+    expect(sim.starts('b')).toEqual([expect.objectContaining({ attempt: 2, input: 'A' })]);
+    sim.fail('b', 'wasm_trap');
+    // retries: 0, so a failure of its own ends the step.
+    expect(sim.finish()).toMatchObject({ status: 'failed', error: { code: 'wasm_trap' } });
+  });
+
+  test('a row still marked running is run again as the next attempt, even without retries', () => {
+    const sim = new Sim({ steps: [wasm('a')] }, 'in', { attempts: [{ stepId: 'a', item: null, attempt: 1, status: 'running' }] });
+    expect(sim.starts('a')).toEqual([expect.objectContaining({ attempt: 2 })]);
+    sim.succeed('a', 'A');
+    expect(sim.finish()).toMatchObject({ status: 'completed', output: 'A' });
+  });
+
+  test('a failure of its own is retried with backoff from when it failed, not from the takeover', () => {
+    const sim = new Sim({ steps: [wasm('a'), wasm('b', { retries: 1 })] }, 'in', {
+      steps: [{ stepId: 'a', status: 'completed', output: 'A' }],
+      attempts: [
+        { stepId: 'a', item: null, attempt: 1, status: 'completed', output: 'A' },
+        { stepId: 'b', item: null, attempt: 1, status: 'failed', error: { code: 'wasm_trap', message: 'trap', retryable: true }, finishedAt: 900 },
+      ],
+    });
     expect(sim.starts()).toEqual([]);
     expect(sim.of('schedule_retry')).toEqual([expect.objectContaining({ stepId: 'b', attempt: 2 })]);
-    // The backoff counts from the failure, not from the takeover.
     expect(sim.of('schedule_retry')[0]!.dueAt).toBeLessThan(900 + 251);
     sim.send({ type: 'retry_due', stepId: 'b', item: null, attempt: 2 });
     expect(sim.starts('b')[0]).toMatchObject({ attempt: 2, input: 'A' });
-  });
-
-  test('a row still marked running counts as failed with unavailable; without retries left the job fails', () => {
-    const sim = new Sim({ steps: [wasm('a')] }, 'in', { attempts: [{ stepId: 'a', item: null, attempt: 1, status: 'running' }] });
-    expect(sim.finish()).toMatchObject({ status: 'failed', error: { code: 'unavailable' } });
   });
 
   test('a completed attempt whose step row was not yet written completes the step without running it', () => {
@@ -474,10 +490,10 @@ describe('takeover and resume: job_started with what the rows say', () => {
         { stepId: 'each', item: 3, attempt: 1, status: 'running' },
       ],
     });
-    expect(sim.runningIds()).toEqual(['each[1]']);
-    expect(sim.of('schedule_retry')).toEqual([expect.objectContaining({ item: 3, attempt: 2 })]);
+    // Item 3 was interrupted: it runs again at once as attempt 2, beside item 1's first attempt.
+    expect(sim.runningIds()).toEqual(['each[1]', 'each[3]']);
+    expect(sim.of('schedule_retry')).toEqual([]);
     sim.succeed('each', 'B', 1);
-    sim.send({ type: 'retry_due', stepId: 'each', item: 3, attempt: 2 });
     sim.succeed('each', 'D', 3);
     expect(sim.finish()?.output).toEqual(['A', 'B', 'C', 'D']);
     expect(sim.starts().map((s) => [s.item, s.attempt])).toEqual([[1, 1], [3, 2]]);
