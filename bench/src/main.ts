@@ -17,6 +17,7 @@ import { measureAgentOverhead, type AgentOverhead } from './agent-overhead.js';
 import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
 import { measureCancelLatency, type CancelLatency } from './cancel-latency.js';
 import { measureFloor } from './floor.js';
+import { measureGraphs, PROVIDER_DELAY_MS, type GraphLatency } from './graph-latency.js';
 import { closeClient } from './http-client.js';
 import { measureSyncWorkflow, measureWasmExecute } from './sync-latency.js';
 import type { Latency } from './stats.js';
@@ -48,11 +49,11 @@ async function freshDatabase(): Promise<string> {
  */
 const BENCH_WORKER_CONCURRENCY = '16';
 
-async function withStack<T>(workers: number, fn: (apiUrl: string, databaseUrl: string) => Promise<T>): Promise<T> {
+async function withStack<T>(workers: number, fn: (apiUrl: string, databaseUrl: string) => Promise<T>, workerEnv: Record<string, string> = {}): Promise<T> {
   const databaseUrl = await freshDatabase();
   // Default log level on purpose: request logs are part of what a deployment pays for.
   const api = await startApi(databaseUrl);
-  await Promise.all(Array.from({ length: workers }, () => startWorker(databaseUrl, { WORKER_CONCURRENCY: BENCH_WORKER_CONCURRENCY })));
+  await Promise.all(Array.from({ length: workers }, () => startWorker(databaseUrl, { WORKER_CONCURRENCY: BENCH_WORKER_CONCURRENCY, ...workerEnv })));
   try {
     if ((await putModule(api.url, 'echo', testModule('echo'))).status !== 201) throw new Error('module upload failed');
     if ((await putWorkflow(api.url, 'bench', [{ id: 'echo', wasm: 'echo' }])).status !== 201) throw new Error('workflow failed');
@@ -71,6 +72,7 @@ const results: {
   agent_overhead?: AgentOverhead;
   cancel?: CancelLatency;
   async?: Throughput[];
+  graphs?: GraphLatency;
 } = {};
 try {
   const n = sized(2000);
@@ -95,6 +97,17 @@ try {
     results.agent_overhead = await withStack(0, (apiUrl) => measureAgentOverhead(apiUrl, fake.url, calls));
   } finally {
     await fake.close();
+  }
+
+  const slow = await startFakeProvider();
+  slow.onRequest = () => ({ text: 'ok', delayMs: PROVIDER_DELAY_MS });
+  try {
+    const sizes = { linear: sized(500), fanOut: sized(50), forEach: sized(10) };
+    console.log(`workflow graphs: 10 vs 1 linear WASM steps (${sizes.linear} each), fan-out of 8 agents (${sizes.fanOut}), for_each of 100 (${sizes.forEach})…`);
+    // A job's MAX_PARALLEL is 8 by default; the for_each figure asks for 10 at once, so this worker allows 10.
+    results.graphs = await withStack(1, (apiUrl) => measureGraphs(apiUrl, slow.url, sizes), { MULE_JOB_MAX_PARALLEL: '10' });
+  } finally {
+    await slow.close();
   }
 
   console.log(`WASM warm run through the pool, ${sized(10_000)} runs; cold compile of a ~1 MB module…`);
@@ -130,6 +143,7 @@ const warm = results.wasm_warm_run!;
 const cold = results.wasm_cold_compile!;
 const agent = results.agent_overhead!;
 const cancel = results.cancel!;
+const graphs = results.graphs!;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
 const rows: string[][] = [
   ['measure', 'p50 ms', 'p99 ms', 'vs floor (p50 / p99)', 'target'],
@@ -140,6 +154,10 @@ const rows: string[][] = [
   [`WASM cold compile + first run, ${(cold.module_bytes / 1e6).toFixed(2)} MB`, String(cold.cold_ms), '', `then ${cold.warm_after_ms} ms warm`, ''],
   ['agent/<name>, fake provider answering at once', String(agent.mule.p50), String(agent.mule.p99), `raw openai ${agent.direct.p50} / ${agent.direct.p99}`, ''],
   ['  agent overhead over the raw openai client', String(agent.overhead_p50), String(agent.overhead_p99), '', '<= 5 ms p50'],
+  ['sync workflow, 10 WASM steps, over HTTP', String(graphs.linear_10.p50), String(graphs.linear_10.p99), `1 step: ${graphs.linear_1.p50} / ${graphs.linear_1.p99}`, ''],
+  ['  each extra step of a linear WASM workflow', String(graphs.per_extra_step_p50), '', '', '<= 1 ms p50'],
+  [`fan-out of 8 agent steps, provider ${PROVIDER_DELAY_MS} ms`, String(graphs.fan_out_8_agents.p50), String(graphs.fan_out_8_agents.p99), '', '<= 300 ms'],
+  [`for_each of 100 agent items, concurrency 10`, String(graphs.for_each_100_by_10.p50), String(graphs.for_each_100_by_10.p99), '', '<= 2500 ms'],
   ['cancel of a running WASM step: answered', String(cancel.answered.p50), String(cancel.answered.p99), '', ''],
   ['  until the worker freed its slot', String(cancel.slot_freed.p50), String(cancel.slot_freed.p99), '', '< 2000 ms'],
 ];
