@@ -59,7 +59,7 @@ const EXEMPLARS: Record<LifecycleEventType, LifecycleEvent> = {
   retry_due: { type: 'retry_due', at: 10, stepId: 'r', item: null, attempt: 2 },
   wait_resumed: { type: 'wait_resumed', at: 10, stepId: 'w', output: 'ok' },
   wait_rejected: { type: 'wait_rejected', at: 10, stepId: 'w', reason: 'no' },
-  wait_timed_out: { type: 'wait_timed_out', at: 10, stepId: 'w' },
+  wait_timed_out: { type: 'wait_timed_out', at: 1_000, stepId: 'w' },
   job_cancelled: { type: 'job_cancelled', at: 10 },
   job_timed_out: { type: 'job_timed_out', at: 10 },
 };

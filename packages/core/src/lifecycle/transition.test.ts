@@ -249,6 +249,11 @@ describe('wait steps', () => {
     const sim = new Sim(spec);
     sim.succeed('start');
     sim.succeed('draft');
+    const { timeoutAt } = sim.of('park_for_wait')[0]!;
+    // A timer that fires before the deadline is refused and changes nothing.
+    sim.at = timeoutAt - 1;
+    expect(sim.refused({ type: 'wait_timed_out', stepId: 'approve' })).toMatch(/not due until/);
+    sim.at = timeoutAt;
     sim.send({ type: 'wait_timed_out', stepId: 'approve' });
     expect(sim.of('fail_step')[0]).toMatchObject({ stepId: 'approve', error: { code: 'wait_timeout' } });
     expect(sim.starts('publish')[0]!.input).toEqual({ approve: null, draft: 'draft-out' });

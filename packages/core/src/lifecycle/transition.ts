@@ -76,6 +76,10 @@ function apply(d: Draft, event: LifecycleEvent): string | null {
     case 'wait_timed_out': {
       const found = unitIn(d, { stepId: event.stepId, item: null, attempt: 1 }, 'waiting');
       if (typeof found === 'string') return found;
+      // A timer that fires early (clock skew between processes, a stale queue entry) must not end a wait.
+      if (event.type === 'wait_timed_out' && found.phase === 'waiting' && event.at < found.timeoutAt) {
+        return `the wait of step "${event.stepId}" is not due until ${new Date(found.timeoutAt).toISOString()}`;
+      }
       d.setUnit(event.stepId, null, waitOutcome(event));
       d.settle(event.stepId);
       return null;
