@@ -37,6 +37,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'internal_error':
       return 500;
     case 'provider_error':
+    case 'tool_error':
       return 502;
     case 'unavailable':
       return 503;

@@ -6,16 +6,18 @@
 import { z } from 'zod';
 import { descriptionSchema, nameSchema } from './definition-fields.js';
 import { MuleError } from './errors.js';
+import { mcpServerSchema, type McpServerDefinition } from './mcp-server-schema.js';
 import { workflowSchema, type WorkflowDefinition } from './workflow-schema.js';
 
 export * from './step-limits.js';
 export * from './workflow-schema.js';
+export * from './mcp-server-schema.js';
 
-export const DEFINITION_KINDS = ['provider', 'wasm_module', 'agent', 'workflow'] as const;
+export const DEFINITION_KINDS = ['provider', 'wasm_module', 'mcp_server', 'agent', 'workflow'] as const;
 export type DefinitionKind = (typeof DEFINITION_KINDS)[number];
 
 /** Dependency order: what a later kind names must exist first (used by `mule apply` and MULE_DEFINITIONS). */
-export const APPLY_ORDER: readonly DefinitionKind[] = ['provider', 'wasm_module', 'agent', 'workflow'];
+export const APPLY_ORDER: readonly DefinitionKind[] = ['provider', 'wasm_module', 'mcp_server', 'agent', 'workflow'];
 
 export const DEFAULT_MAX_TOOL_CALLS = 10;
 
@@ -91,6 +93,7 @@ export type AgentDefinition = z.infer<typeof agentSchema>;
 export interface DefinitionByKind {
   provider: ProviderDefinition;
   wasm_module: WasmModuleDefinition;
+  mcp_server: McpServerDefinition;
   agent: AgentDefinition;
   workflow: WorkflowDefinition;
 }
@@ -98,6 +101,7 @@ export interface DefinitionByKind {
 const SCHEMAS: { [K in DefinitionKind]: z.ZodType<DefinitionByKind[K]> } = {
   provider: providerSchema,
   wasm_module: wasmModuleSchema,
+  mcp_server: mcpServerSchema,
   agent: agentSchema,
   workflow: workflowSchema,
 };

@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'job_timeout',
   'workflow_timeout',
   'provider_error',
+  'tool_error',
   'expression_error',
   'rejected',
   'wait_timeout',
@@ -120,6 +121,7 @@ export function defaultRetryable(code: ErrorCode): boolean {
     case 'tool_call_limit':
     case 'step_timeout':
     case 'provider_error':
+    case 'tool_error':
     case 'unavailable':
     case 'internal_error':
       return true;
