@@ -1,5 +1,5 @@
-/** The agents package's view of definitions (agents, providers, tool modules), read from the database. */
-import { agentSchema, providerSchema, wasmToolSchema, type AgentDefinition, type ProviderDefinition } from '@mule/core';
+/** The agents package's view of definitions (agents, providers, tool modules, MCP servers), read from the database. */
+import { agentSchema, mcpServerSchema, providerSchema, wasmToolSchema, type AgentDefinition, type McpServerDefinition, type ProviderDefinition } from '@mule/core';
 import type { PrismaClient } from './prisma-client.js';
 
 export interface ToolModuleRow {
@@ -28,6 +28,12 @@ export function agentCatalog(prisma: PrismaClient) {
         const parsed = wasmToolSchema.parse(tool);
         return [{ name: row.name, sha256: row.sha256, description: parsed.description, ...(parsed.parameters ? { parameters: parsed.parameters } : {}) }];
       });
+    },
+    /** The MCP servers among `names`; every one when `names` is not given (to close sessions of removed ones). */
+    async mcpServers(names?: string[]): Promise<McpServerDefinition[]> {
+      if (names?.length === 0) return [];
+      const rows = await prisma.mcpServer.findMany({ ...(names ? { where: { name: { in: names } } } : {}), select: { spec: true } });
+      return rows.map((row) => mcpServerSchema.parse(row.spec));
     },
   };
 }

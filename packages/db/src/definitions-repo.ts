@@ -35,6 +35,12 @@ async function missingLocked(tx: Tx, table: 'providers' | 'agents' | 'wasm_modul
   return names.filter((name) => !found.has(name));
 }
 
+/** Names among `names` that exist in `table`, locked until the transaction ends. */
+async function lockedNames(tx: Tx, table: 'mcp_servers', names: string[]): Promise<string[]> {
+  const rows = await tx.$queryRawUnsafe<{ name: string }[]>(`SELECT name FROM ${table} WHERE name = ANY($1::text[]) FOR SHARE`, names);
+  return rows.map((row) => row.name);
+}
+
 export class MissingReferenceError extends Error {
   constructor(readonly kind: string, readonly names: string[]) {
     super(`${kind} not found: ${names.join(', ')}`);
@@ -138,12 +144,15 @@ export async function putAgent(
     await lockName(tx, 'agent', name);
     const missingProvider = await missingLocked(tx, 'providers', [spec.provider]);
     if (missingProvider.length > 0) throw new MissingReferenceError('provider', missingProvider);
+    // A tool is a WASM module that declares `tool` or an MCP server; both are locked until the agent is written.
     const tools = spec.tools ?? [];
-    const missingTools = await missingLocked(tx, 'wasm_modules', tools);
-    if (missingTools.length > 0) throw new MissingReferenceError('wasm module', missingTools);
-    if (tools.length > 0) {
+    const servers = new Set(tools.length > 0 ? await lockedNames(tx, 'mcp_servers', tools) : []);
+    const moduleTools = tools.filter((tool) => !servers.has(tool));
+    const missingTools = await missingLocked(tx, 'wasm_modules', moduleTools);
+    if (missingTools.length > 0) throw new MissingReferenceError('wasm module or mcp server', missingTools);
+    if (moduleTools.length > 0) {
       const notTools = await tx.$queryRaw<{ name: string }[]>`
-        SELECT name FROM wasm_modules WHERE name = ANY(${tools}::text[]) AND NOT (spec ? 'tool')`;
+        SELECT name FROM wasm_modules WHERE name = ANY(${moduleTools}::text[]) AND NOT (spec ? 'tool')`;
       if (notTools.length > 0) throw new MissingReferenceError('tool (a wasm module that declares `tool`)', notTools.map((r) => r.name));
     }
     const existing = await tx.agent.findUnique({ where: { name } });

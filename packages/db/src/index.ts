@@ -18,3 +18,4 @@ export * from './api-keys-repo.js';
 export * from './secrets.js';
 export * from './job-counts.js';
 export * from './job-waits.js';
+export * from './mcp-servers-repo.js';
