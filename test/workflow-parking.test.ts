@@ -21,7 +21,7 @@ beforeAll(async () => {
   fake = await startFakeProvider();
   api = await startApi(db.url, env());
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
-  expect((await putModule(api.url, 'echo', testModule('echo'))).status).toBe(201);
+  for (const name of ['echo', 'sleep']) expect((await putModule(api.url, name, testModule(name))).status).toBe(201);
   const put = async (path: string, body: unknown) => expect((await http(api.url, 'PUT', path, body)).status).toBe(201);
   await put('/v1/providers/fake', { type: 'openai', base_url_env: 'FAKE_BASE_URL', api_key_env: 'FAKE_API_KEY' });
   await put('/v1/agents/helper', { provider: 'fake', model: 'fake-model' });
@@ -29,6 +29,12 @@ beforeAll(async () => {
     stubborn: [{ id: 'ask', agent: 'helper', retries: 8 }],
     approval: [{ id: 'approve', wait: { timeout: '1h' } }, { id: 'after', wasm: 'echo' }],
     hurry: [{ id: 'approve', wait: { timeout: '2s' } }, { id: 'after', wasm: 'echo' }],
+    // A wait next to a branch that keeps the job running in its worker (the sleep module sleeps 3 s here).
+    beside: [
+      { id: 'approve', wait: { timeout: '1h' } },
+      { id: 'nap', wasm: 'sleep', needs: [], input: '3000' },
+      { id: 'after', wasm: 'echo', needs: ['approve', 'nap'] },
+    ],
   };
   for (const [name, steps] of Object.entries(workflows)) expect((await putWorkflow(api.url, name, steps)).body).toMatchObject({ name });
 });
@@ -123,6 +129,26 @@ test('a wait that nobody resumes fails the job with wait_timeout when its timeou
     expect(done.status).toBe('failed');
     expect(done.error.code).toBe('wait_timeout');
     expect(await stepRows(jobId)).toEqual([{ step_id: 'approve', attempt: 1, status: 'failed' }]);
+  } finally {
+    await worker.stop('SIGTERM');
+  }
+});
+
+test('a wait resumed while another branch keeps the job running in its worker is taken up there, without a park', async () => {
+  const worker = await startWorker(db.url, env());
+  try {
+    const jobId = await submit('beside');
+    await waitFor(async () => {
+      const steps = await stepRows(jobId);
+      return steps.some((s) => s.step_id === 'approve' && s.status === 'waiting') && steps.some((s) => s.step_id === 'nap' && s.status === 'running');
+    }, 10_000, 'the wait to open while the nap runs');
+    const resumed = await http(api.url, 'POST', `/v1/jobs/${jobId}/steps/approve/resume`, { output: { approved: 'yes' } });
+    expect(resumed.status).toBeLessThan(300);
+    const done = await finished(jobId);
+    expect(done.status).toBe('completed');
+    expect(done.output).toMatchObject({ approve: { approved: 'yes' }, nap: { slept_ms: 3000 } });
+    // One claim: the job was never handed to another queue entry.
+    expect(await jobRow(jobId)).toMatchObject({ attempts: 1, queue_id: null });
   } finally {
     await worker.stop('SIGTERM');
   }
