@@ -1,7 +1,7 @@
 /** MULE_DEFINITIONS: applies a file or folder of definitions at start, in dependency order. */
 import { MuleError } from '@mule/core';
 import { loadDefinitionFiles } from '@mule/core/files';
-import { applyAgent, applyModule, applyProvider, applyWorkflow, type DefinitionContext } from './definitions-service.js';
+import { applyAgent, applyMcpServer, applyModule, applyProvider, applyWorkflow, type DefinitionContext } from './definitions-service.js';
 
 export async function applyDefinitionFiles(ctx: DefinitionContext, target: string): Promise<string[]> {
   const applied: string[] = [];
@@ -11,6 +11,9 @@ export async function applyDefinitionFiles(ctx: DefinitionContext, target: strin
       switch (document.kind) {
         case 'provider':
           await applyProvider(ctx, document.definition);
+          break;
+        case 'mcp_server':
+          await applyMcpServer(ctx, document.definition);
           break;
         case 'agent':
           await applyAgent(ctx, document.definition);

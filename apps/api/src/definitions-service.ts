@@ -4,23 +4,27 @@
  */
 import {
   checkDefinitionEnv,
+  checkMcpServerEnv,
   decryptSecret,
   encryptSecret,
   MuleError,
   workflowReferences,
   type AgentDefinition,
   type DefinitionKind,
+  type McpServerDefinition,
   type WorkflowDefinition,
   type ProviderDefinition,
   type WasmModuleDefinition,
 } from '@mule/core';
 import {
   deleteAgent,
+  deleteMcpServer,
   deleteModule,
   deleteProvider,
   deleteWorkflow,
   MissingReferenceError,
   putAgent,
+  putMcpServer,
   putModule,
   putProvider,
   putWorkflow,
@@ -72,6 +76,12 @@ export async function applyAgent(ctx: DefinitionContext, definition: AgentDefini
   return putAgent(ctx.prisma, definition.name, definition).catch((error) => referenceError(error, 'tools'));
 }
 
+/** Stored without contacting the server; the variables `headers_env` names must be in MULE_ENV_ALLOW. */
+export async function applyMcpServer(ctx: DefinitionContext, definition: McpServerDefinition): Promise<PutOutcome> {
+  checkMcpServerEnv(definition, ctx.config.MULE_ENV_ALLOW);
+  return putMcpServer(ctx.prisma, definition.name, definition);
+}
+
 export async function applyModule(
   ctx: DefinitionContext,
   definition: Omit<WasmModuleDefinition, 'path' | 'wasm_base64'>,
@@ -107,6 +117,8 @@ export function removeDefinition(ctx: DefinitionContext, kind: DefinitionKind, n
       return deleteAgent(ctx.prisma, name);
     case 'wasm_module':
       return deleteModule(ctx.prisma, name);
+    case 'mcp_server':
+      return deleteMcpServer(ctx.prisma, name);
     case 'workflow':
       return deleteWorkflow(ctx.prisma, name);
   }

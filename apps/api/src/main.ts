@@ -156,7 +156,7 @@ async function shutdown(signal: string): Promise<void> {
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
   server.closeAllConnections();
   await announceJobs.drain();
-  await Promise.allSettled([listener.stop(), queue.stop(), wasm.close()]);
+  await Promise.allSettled([listener.stop(), queue.stop(), wasm.close(), agents.close()]);
   await prisma.$disconnect().catch(() => {});
   await pool.end().catch(() => {});
   log.info('stopped');

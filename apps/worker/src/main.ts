@@ -140,7 +140,7 @@ async function shutdown(signal: string): Promise<void> {
   await loop?.stop(graceMs).catch((error) => log.warn({ err: (error as Error).message }, 'claim loop stop failed'));
   await queue.stop().catch((error) => log.warn({ err: (error as Error).message }, 'queue stop failed'));
   await finished.drain();
-  await Promise.allSettled([listener.stop(), wasm.close()]);
+  await Promise.allSettled([listener.stop(), wasm.close(), agents.close()]);
   metricsServer.close();
   await prisma.$disconnect().catch(() => {});
   await pool.end().catch(() => {});

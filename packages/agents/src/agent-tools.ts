@@ -1,8 +1,9 @@
 /**
  * Mule's tools as ADK tools. Arguments are checked against the tool's JSON Schema before it runs; a failed check,
  * a rejected call and a tool failing with a MuleError (a WASM trap, timeout…) all answer the model with
- * `{ error }` as the tool result, so it can correct itself while max_tool_calls bounds the attempts. Anything
- * else a tool throws is a bug in Mule, and ends the run as such.
+ * `{ error }` as the tool result, so it can correct itself while max_tool_calls bounds the attempts. An MCP server
+ * that cannot be reached (`tool_error`) ends the run: the model cannot fix it. Anything else a tool throws is a bug
+ * in Mule, and ends the run as such.
  */
 import { isMuleError, toMuleError, type MuleError } from '@mule/core';
 import { BaseTool, type RunAsyncToolRequest, type ToolProcessLlmRequest } from './adk.js';
@@ -38,7 +39,7 @@ export class MuleTool extends BaseTool {
       return await this.tool.run(args, this.context.signal);
     } catch (error) {
       if (this.context.signal.aborted) throw error;
-      if (isMuleError(error)) return { error: error.message };
+      if (isMuleError(error) && error.code !== 'tool_error') return { error: error.message };
       this.context.fail(toMuleError(error));
       throw error;
     }

@@ -34,3 +34,5 @@ export async function runAgent(request: AgentRunRequest): Promise<AgentRunResult
 export { AgentDirectory, prepareAgent, resolveProvider } from './named-agent.js';
 export { createAgentDirectory, WASM_TOOL_TIMEOUT_MS, type AgentDirectoryOptions, type ToolModuleRun } from './create-agent-directory.js';
 export type { AgentCatalog, AgentRuntime, PreparedAgent, ToolModule } from './named-agent.js';
+export { McpSessionPool, type McpServerTarget, type McpToolInfo } from './mcp-sessions.js';
+export { MCP_TOOL_SEPARATOR } from './mcp-tools.js';

@@ -21,6 +21,7 @@ export const views = {
     updated_at: iso(row.updatedAt),
   }),
   agent: (row: SpecRow) => ({ ...spread(row.spec), object: 'agent', created_at: iso(row.createdAt), updated_at: iso(row.updatedAt) }),
+  mcp_server: (row: SpecRow) => ({ ...spread(row.spec), object: 'mcp_server', created_at: iso(row.createdAt), updated_at: iso(row.updatedAt) }),
   wasm_module: (row: ModuleRow) => ({
     ...spread(row.spec),
     object: 'wasm_module',

@@ -8,10 +8,12 @@ import { Router, type Request } from 'express';
 import { MuleError, parseDefinition, type DefinitionKind } from '@mule/core';
 import {
   getAgent,
+  getMcpServer,
   getModule,
   getProvider,
   getWorkflow,
   listAgents,
+  listMcpServers,
   listModules,
   listProviders,
   listWorkflows,
@@ -21,6 +23,7 @@ import { callerOf, requireAdmin } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 import {
   applyAgent,
+  applyMcpServer,
   applyProvider,
   applyWorkflow,
   removeDefinition,
@@ -36,7 +39,7 @@ function notFound(kind: DefinitionKind, name: string): MuleError {
 export function definitionsRouter(ctx: ApiContext, defs: DefinitionContext): Router {
   const router = Router();
   // Definitions are admin business, reads included.
-  for (const path of ['/v1/providers', '/v1/agents', '/v1/workflows', '/v1/wasm/modules']) {
+  for (const path of ['/v1/providers', '/v1/agents', '/v1/workflows', '/v1/wasm/modules', '/v1/mcp_servers']) {
     router.use(path, (_req, res, next) => {
       requireAdmin(callerOf(res));
       next();
@@ -84,6 +87,9 @@ export function definitionsRouter(ctx: ApiContext, defs: DefinitionContext): Rou
     const keepStoredKey = (req.body as { has_api_key?: unknown } | undefined)?.has_api_key === true;
     return applyProvider(defs, parseDefinition('provider', definitionBody(req, name)), keepStoredKey);
   });
+  crud('/v1/mcp_servers', 'mcp_server', () => listMcpServers(ctx.prisma), (n) => getMcpServer(ctx.prisma, n), views.mcp_server, (name, req) =>
+    applyMcpServer(defs, parseDefinition('mcp_server', definitionBody(req, name))),
+  );
   crud('/v1/agents', 'agent', () => listAgents(ctx.prisma), (n) => getAgent(ctx.prisma, n), views.agent, (name, req) =>
     applyAgent(defs, parseDefinition('agent', definitionBody(req, name))),
   );

@@ -1,6 +1,6 @@
 /**
  * `mule apply <file-or-dir>`: upserts definitions through the HTTP API, in dependency order (providers, modules,
- * agents, workflows), so it works the same against `npm start` and a deployed cluster. Idempotent: applying the
+ * MCP servers, agents, workflows, triggers), so it works the same against `npm start` and a deployed cluster. Idempotent: applying the
  * same files twice reports "unchanged".
  */
 import { parseArgs } from 'node:util';
@@ -8,7 +8,7 @@ import { toMuleError } from '@mule/core';
 import { loadDefinitionFiles, type LoadedDefinition } from '@mule/core/files';
 import { loadCliConfig } from '../config.js';
 
-const PATHS = { provider: 'providers', agent: 'agents', workflow: 'workflows', wasm_module: 'wasm/modules' } as const;
+const PATHS = { provider: 'providers', agent: 'agents', workflow: 'workflows', wasm_module: 'wasm/modules', mcp_server: 'mcp_servers', trigger: 'triggers' } as const;
 
 function requestFor(document: LoadedDefinition): { path: string; body: Record<string, unknown> } {
   const { name } = document.definition;
