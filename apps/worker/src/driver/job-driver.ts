@@ -23,7 +23,7 @@ import type { Logger } from '@mule/observability';
 import type { StepRunners } from '../steps/step-runner.js';
 import { startAttemptRun, type AttemptOutcome, type AttemptRun } from './attempt-runner.js';
 import type { JobProgram } from './job-graph.js';
-import { performCommands, stored, type Effect } from './perform-commands.js';
+import { performCommands, stored, StoredErrors, type Effect } from './perform-commands.js';
 
 export type DriverOutcome = 'completed' | 'failed' | 'cancelled' | 'parked' | null;
 
@@ -62,6 +62,7 @@ export class JobDriver {
   private wakeUp: (() => void) | null = null;
   private readonly attempts = new Map<string, AttemptRun>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly errors = new StoredErrors();
 
   constructor(
     private readonly deps: DriverDeps,
@@ -150,14 +151,21 @@ export class JobDriver {
       writes.ends.push(
         event.type === 'attempt_succeeded'
           ? { index, item: event.item, attempt: event.attempt, status: 'completed', output: event.output, usage: outcome.usage, durationMs: outcome.durationMs }
-          : { index, item: event.item, attempt: event.attempt, status: 'failed', error: stored(event.error), durationMs: outcome.durationMs },
+          : {
+              index,
+              item: event.item,
+              attempt: event.attempt,
+              status: 'failed',
+              error: this.errors.remember(outcome.error ? outcome.error.toJSON() : stored(event.error)),
+              durationMs: outcome.durationMs,
+            },
       );
     }
     const effects = performCommands(program, result.commands, writes, (ref) => {
       const first = this.firstStarted && ref.stepId === program.graph.steps[0]!.id && ref.item === null && ref.attempt === 1;
       if (first) this.firstStarted = false;
       return first;
-    });
+    }, this.errors);
     this.closeSettledWaits(result, writes);
     this.state = result.state;
     let parkAt: number | null = null;
@@ -203,7 +211,7 @@ export class JobDriver {
       if (command.type !== 'fail_step') continue;
       const index = this.job.program.graph.steps.findIndex((step) => step.id === command.stepId);
       if (this.job.program.graph.steps[index]?.kind !== 'wait') continue;
-      writes.ends.push({ index, item: null, attempt: 1, status: 'failed', error: stored(command.error) });
+      writes.ends.push({ index, item: null, attempt: 1, status: 'failed', error: this.errors.of(command.error) });
     }
   }
 

@@ -4,7 +4,7 @@
  * what they do in this process (start attempts, arm timers, abort attempts). So an attempt's result is stored
  * before anything that depends on it starts.
  */
-import type { AttemptRef, LifecycleCommand, StepError } from '@mule/core';
+import { storableText, type AttemptRef, type LifecycleCommand, type StepError } from '@mule/core';
 import type { RowEnd, RowStart, StoredError, TransitionWrites } from '@mule/db';
 import type { JobProgram } from './job-graph.js';
 
@@ -14,7 +14,27 @@ export type Effect =
   | { type: 'timer'; at: number; event: { type: 'retry_due'; stepId: string; item: number | null; attempt: number } | { type: 'wait_timed_out'; stepId: string } }
   | { type: 'finish'; status: 'completed' | 'failed' | 'cancelled' };
 
-export const stored = (error: StepError): StoredError => ({ code: error.code, message: error.message });
+/** Messages can quote a module's stderr: what jsonb cannot hold (NUL, unpaired surrogates) is made storable. */
+export const stored = (error: StepError): StoredError => ({ code: error.code, message: storableText(error.message) });
+const errorKey = (error: { code: string; message: string }) => `${error.code}\u0000${storableText(error.message)}`;
+
+/**
+ * The stored form of the errors attempts failed with, by code and message: the lifecycle carries an error as
+ * {code, message}, and what a step or job ends with is then stored as the attempt stored it (a provider's HTTP
+ * status and Retry-After, which the api answers a workflow's 429 with).
+ */
+export class StoredErrors {
+  private readonly known = new Map<string, StoredError>();
+
+  remember(error: StoredError): StoredError {
+    this.known.set(errorKey(error), error);
+    return error;
+  }
+
+  of(error: StepError): StoredError {
+    return this.known.get(errorKey(error)) ?? stored(error);
+  }
+}
 
 const CANCELLED: StoredError = { code: 'cancelled', message: 'stopped because its step failed first' };
 
@@ -27,6 +47,7 @@ export function performCommands(
   commands: readonly LifecycleCommand[],
   writes: TransitionWrites,
   alreadyStarted: (command: AttemptRef) => boolean,
+  errors: StoredErrors,
 ): Effect[] {
   const effects: Effect[] = [];
   const index = (stepId: string) => program.graph.steps.findIndex((step) => step.id === stepId);
@@ -65,10 +86,10 @@ export function performCommands(
         break;
       case 'fail_step':
         // A plain step that failed in an attempt has its row (attempt 1 exists, so this insert changes nothing).
-        writes.starts.push(ownRow(command.stepId, { status: 'failed', error: stored(command.error) }));
+        writes.starts.push(ownRow(command.stepId, { status: 'failed', error: errors.of(command.error) }));
         break;
       case 'cancel_attempts': {
-        const error = jobEnd?.type === 'finish_job' && jobEnd.error ? stored(jobEnd.error) : CANCELLED;
+        const error = jobEnd?.type === 'finish_job' && jobEnd.error ? errors.of(jobEnd.error) : CANCELLED;
         for (const attempt of command.attempts) {
           const end: RowEnd = { index: index(attempt.stepId), item: attempt.item, attempt: attempt.attempt, status: 'cancelled', error };
           writes.ends.push(end);
@@ -81,7 +102,7 @@ export function performCommands(
           writes.job = {
             status: command.status,
             ...(command.status === 'completed' ? { output: command.output ?? null } : {}),
-            ...(command.error ? { error: stored(command.error) } : {}),
+            ...(command.error ? { error: errors.of(command.error) } : {}),
           };
         }
         effects.push({ type: 'finish', status: command.status });
