@@ -13,7 +13,7 @@ import { CallToolRequestSchema, isInitializeRequest, ListToolsRequestSchema } fr
 import OpenAI from 'openai';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startFakeProvider, type FakeProvider, type RecordedRequest } from './support/fake-provider.js';
-import { http, putWorkflow } from './support/fixtures.js';
+import { http, putWorkflow, waitFor } from './support/fixtures.js';
 import { startApi, startWorker, stopAllProcesses, type MuleProcess } from './support/processes.js';
 import { answerWithToolResult, failureOf, user } from './support/agent-stack.js';
 
@@ -22,6 +22,8 @@ const TOKEN = `Bearer mcp-${randomUUID()}`;
 /** A small MCP server: `lookup` answers, `broken` answers isError, `hidden` is left out by the allow-list. */
 class TestMcpServer {
   initializations = 0;
+  /** Sessions the client ended (HTTP DELETE). */
+  terminations = 0;
   readonly calls: { name: string; args: unknown }[] = [];
   readonly headers: (string | undefined)[] = [];
   private http: HttpServer | undefined;
@@ -55,6 +57,7 @@ class TestMcpServer {
 
   private async handle(req: IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
     this.headers.push(req.headers['authorization']);
+    if (req.method === 'DELETE') this.terminations += 1;
     if (req.headers['authorization'] !== TOKEN) {
       res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'unauthorized' }));
       return;
@@ -242,5 +245,17 @@ describe('agents calling MCP tools', () => {
     expect(step.choices[0]?.message.content).toBe('The tool said found: back again');
     // One new session in the api and one in the worker.
     expect(mcp.initializations).toBe(initializations + 2);
+  });
+
+  test('deleting a server closes its session in the process that held it', async () => {
+    expect((await put('/v1/mcp_servers/spare', { url: mcp.url, headers_env: { Authorization: 'MULE_TEST_MCP_TOKEN' } })).status).toBe(201);
+    expect((await put('/v1/agents/spare-user', { provider: 'fake', model: 'fake-model', tools: ['spare'] })).status).toBe(201);
+    fake.script({ toolCalls: [{ name: 'spare__lookup', arguments: '{"query":"spare"}' }] });
+    const completion = await client.chat.completions.create({ model: 'agent/spare-user', messages: user('spare') });
+    expect(completion.choices[0]?.message.content).toBe('The tool said found: spare');
+    const terminations = mcp.terminations;
+    expect((await http(api.url, 'DELETE', '/v1/agents/spare-user')).status).toBe(200);
+    expect((await http(api.url, 'DELETE', '/v1/mcp_servers/spare')).status).toBe(200);
+    await waitFor(async () => mcp.terminations > terminations, 10_000, 'the spare session to be ended');
   });
 });
