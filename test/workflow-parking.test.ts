@@ -153,3 +153,22 @@ test('a wait resumed while another branch keeps the job running in its worker is
     await worker.stop('SIGTERM');
   }
 });
+
+test("time spent waiting does not count against the job's time limit: a wait longer than it ends as resumed, not job_timeout", async () => {
+  // A 2 s job limit, and a wait resumed only after 4 s: the job must still complete.
+  const worker = await startWorker(db.url, { ...env(), MULE_JOB_TIMEOUT_SECONDS: '2' });
+  try {
+    const jobId = await submit('approval', 'slow approver');
+    await waitFor(async () => (await jobRow(jobId)).status === 'waiting', 10_000, 'the job to wait');
+    const waitingSince = Date.now();
+    await waitFor(async () => Date.now() - waitingSince > 4_000, 10_000, 'more than the job limit to pass');
+    expect((await jobRow(jobId)).status).toBe('waiting');
+    const resumed = await http(api.url, 'POST', `/v1/jobs/${jobId}/steps/approve/resume`, { output: { approved: 'late' } });
+    expect(resumed.status).toBeLessThan(300);
+    const done = await finished(jobId);
+    expect([done.status, done.error]).toEqual(['completed', null]);
+    expect(done.output).toEqual({ approved: 'late' });
+  } finally {
+    await worker.stop('SIGTERM');
+  }
+}, 60_000);

@@ -24,7 +24,7 @@ export interface JobRunnerDeps {
   running: RunningJobs;
   /** Announces finished jobs to the api's waiters (coalesced NOTIFY after the commit). */
   finished: NotifyBatcher;
-  /** A whole job's time limit, from its first start (MULE_JOB_TIMEOUT_SECONDS). */
+  /** A whole job's time limit, from its first start, time spent in wait steps not counted (MULE_JOB_TIMEOUT_SECONDS). */
   jobTimeoutMs: number;
   /** Running attempts of one job (MULE_JOB_MAX_PARALLEL). */
   maxParallel: number;
@@ -67,6 +67,7 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
       return;
     }
     let startedEvent: LifecycleEvent = { type: 'job_started', at: Date.now() };
+    let waited = 0;
     if (job.attempts > 1) {
       const rows = await takeOverRows(pool, claim, TAKEN_OVER);
       if (rows === null) {
@@ -74,14 +75,14 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
         deps.finished.send(job.id);
         return;
       }
-      program = { ...program, graph: sparedTakeovers(program.graph, rows) };
+      waited = waitedMs(program.graph, rows, startedEvent.at);
       startedEvent = { ...startedEvent, ...priorFromRows(program.graph, rows) };
       log.info({ rows: rows.length }, 'resuming job');
     }
     const state = initialState(program.graph, { jobId: job.id, input: job.input as JsonValue });
     const driver = new JobDriver(
       { pool, queue: deps.queue, steps: deps.steps, log, logContent: deps.logContent },
-      { claim, program, state, deadline: job.startedAt.getTime() + deps.jobTimeoutMs, firstStarted: job.firstStarted },
+      { claim, program, state, deadline: job.startedAt.getTime() + waited + deps.jobTimeoutMs, firstStarted: job.firstStarted },
       controller.signal,
     );
     running.onWake(job.id, () => driver.checkWaits());
@@ -105,22 +106,15 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
 }
 
 /**
- * An attempt cut short by a takeover is not its step's failure: a step is run again after a crash whatever its
- * retries (as before graphs, and as the takeover tests require), so each step's retry budget is raised by the
- * most attempts any of its units lost that way. The lifecycle then retries them as it retries any failure.
+ * How long the job's wait steps have waited (epoch ms, open waits until `now`). A job's time limit counts the time
+ * it runs, not the time a person takes to approve: a `wait: {timeout: 24h}` must not end as `job_timeout` after
+ * the default hour.
  */
-function sparedTakeovers(graph: JobGraph, rows: readonly StepRowRead[]): JobGraph {
-  const lost = new Map<string, number>();
-  const perUnit = new Map<string, number>();
-  for (const row of rows) {
-    if (row.status !== 'failed' || row.error?.code !== TAKEN_OVER.code || row.error.message !== TAKEN_OVER.message) continue;
-    const unit = `${row.stepId}\u0000${row.item ?? ''}`;
-    const count = (perUnit.get(unit) ?? 0) + 1;
-    perUnit.set(unit, count);
-    lost.set(row.stepId, Math.max(lost.get(row.stepId) ?? 0, count));
-  }
-  if (lost.size === 0) return graph;
-  return { ...graph, steps: graph.steps.map((step) => (lost.has(step.id) ? { ...step, retries: step.retries + lost.get(step.id)! } : step)) };
+function waitedMs(graph: JobGraph, rows: readonly StepRowRead[], now: number): number {
+  const waits = new Set(graph.steps.filter((step) => step.kind === 'wait').map((step) => step.id));
+  let total = 0;
+  for (const row of rows) if (waits.has(row.stepId)) total += Math.max(0, (row.completedAt ?? now) - row.startedAt);
+  return total;
 }
 
 /** Why a job stopped without a final state of its own making. */

@@ -139,6 +139,7 @@ export interface StepRowRead {
   output: unknown;
   error: StoredError | null;
   /** Epoch ms. */
+  startedAt: number;
   completedAt: number | null;
   waitUntil: number | null;
 }
@@ -161,6 +162,7 @@ export async function takeOverRows(db: Queryable, claim: Claim, error: StoredErr
                       'index', s.step_index, 'stepId', s.step_id, 'item', s.item, 'attempt', s.attempt,
                       'status', CASE WHEN a.id IS NULL THEN s.status ELSE 'failed' END,
                       'output', s.output, 'error', CASE WHEN a.id IS NULL THEN s.error ELSE $2::jsonb END,
+                      'startedAt', (EXTRACT(EPOCH FROM s.started_at) * 1000)::float8,
                       'completedAt', (EXTRACT(EPOCH FROM COALESCE(a.completed_at, s.completed_at)) * 1000)::float8,
                       'waitUntil', (EXTRACT(EPOCH FROM s.wait_until) * 1000)::float8)
                     ORDER BY s.step_index, s.item NULLS FIRST, s.attempt)

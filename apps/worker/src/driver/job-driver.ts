@@ -171,7 +171,9 @@ export class JobDriver {
     let parkAt: number | null = null;
     if (!isTerminal(this.state.status)) {
       const plan = parkPlan(this.state, event.at);
-      const wakeAt = Math.min(plan.wakeAt ?? this.job.deadline, this.job.deadline);
+      // Parked at a wait, the job's clock stops (its time limit does not count waits): only the wait's own
+      // timeout (or a retry) wakes it. Parked for a retry alone, it must still wake by its deadline.
+      const wakeAt = plan.waits.length > 0 && plan.wakeAt !== null ? plan.wakeAt : Math.min(plan.wakeAt ?? this.job.deadline, this.job.deadline);
       // A deadline already past (a wait's timeout, found on the claim that its entry woke) is this process's to
       // send now: parking again would only hand the job to another entry due at once.
       if (plan.park && wakeAt > Date.now()) {
