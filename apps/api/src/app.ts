@@ -1,6 +1,6 @@
 /** The express application: body parsing, routes, and the one error handler (OpenAI error shape everywhere). */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { isStorableText, MuleError } from '@mule/core';
+import { MuleError } from '@mule/core';
 import { isConnectionError } from '@mule/db';
 import { metrics } from '@mule/observability';
 import type { ApiContext } from './api-context.js';
@@ -9,6 +9,7 @@ import { sendError } from './http-errors.js';
 import { chatCompletionsRouter } from './routes/chat-completions.js';
 import { definitionsRouter } from './routes/definitions.js';
 import { healthRouter } from './routes/health.js';
+import { hooksRouter } from './routes/hooks.js';
 import { jobsRouter } from './routes/jobs.js';
 import { keysRouter } from './routes/keys.js';
 import { mcpRouter } from './routes/mcp.js';
@@ -17,11 +18,9 @@ import { responsesRouter } from './routes/responses.js';
 import { waitsRouter } from './routes/waits.js';
 import { wasmExecuteRouter } from './routes/wasm-execute.js';
 import { keyOrResumeToken } from './resume-links.js';
+import { bodyProblem } from './json-body-check.js';
 
 const MODULE_UPLOAD = /^\/v1\/wasm\/modules\/[^/]+$/;
-
-/** JSON nested deeper than this is refused: nothing Mule accepts needs it, and deep values cost stack later. */
-const MAX_JSON_DEPTH = 64;
 
 function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
   res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -30,26 +29,6 @@ function securityHeaders(_req: Request, res: Response, next: NextFunction): void
   res.setHeader('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
   res.setHeader('Cache-Control', 'no-store');
   next();
-}
-
-/**
- * What is wrong with a parsed JSON body, in one walk without recursion (a body of 1 MiB can nest 500k levels):
- * nesting deeper than MAX_JSON_DEPTH, or text PostgreSQL cannot store (NUL, unpaired surrogates).
- */
-function bodyProblem(body: object): string | null {
-  const stack: [unknown, number][] = [[body, 1]];
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop()!;
-    if (typeof current === 'string') {
-      if (!isStorableText(current)) return 'strings in the JSON body must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates';
-    } else if (current !== null && typeof current === 'object') {
-      if (depth > MAX_JSON_DEPTH) return `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`;
-      for (const [key, child] of Object.entries(current as Record<string, unknown>)) {
-        stack.push([key, depth], [child, depth + 1]);
-      }
-    }
-  }
-  return null;
 }
 
 function checkJsonBody(req: Request, _res: Response, next: NextFunction): void {
@@ -84,6 +63,8 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
     res.setHeader('Connection', 'close');
     sendError(res, new MuleError('unavailable', 'the api is stopping; send the request again', { details: { retryAfterSeconds: 1 } }));
   });
+  // Webhooks: no API key (the signature over the raw body authenticates them), their own raw-body parser.
+  app.use(hooksRouter(ctx));
   // Who is calling, before any body is read: an unauthenticated flood costs no parsing.
   // A resume or reject with a resume token is authorized by the token (routes/waits.ts), not by a key.
   app.use('/v1', keyOrResumeToken(ctx.access.middleware()));

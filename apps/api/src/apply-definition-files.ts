@@ -1,7 +1,7 @@
 /** MULE_DEFINITIONS: applies a file or folder of definitions at start, in dependency order. */
 import { MuleError } from '@mule/core';
 import { loadDefinitionFiles } from '@mule/core/files';
-import { applyAgent, applyMcpServer, applyModule, applyProvider, applyWorkflow, type DefinitionContext } from './definitions-service.js';
+import { applyAgent, applyMcpServer, applyModule, applyProvider, applyTrigger, applyWorkflow, type DefinitionContext } from './definitions-service.js';
 
 export async function applyDefinitionFiles(ctx: DefinitionContext, target: string): Promise<string[]> {
   const applied: string[] = [];
@@ -20,6 +20,9 @@ export async function applyDefinitionFiles(ctx: DefinitionContext, target: strin
           break;
         case 'workflow':
           await applyWorkflow(ctx, document.definition);
+          break;
+        case 'trigger':
+          await applyTrigger(ctx, document.definition);
           break;
         case 'wasm_module': {
           const { wasm_base64: base64, ...definition } = document.definition;

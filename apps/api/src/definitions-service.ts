@@ -14,6 +14,7 @@ import {
   type McpServerDefinition,
   type WorkflowDefinition,
   type ProviderDefinition,
+  type TriggerDefinition,
   type WasmModuleDefinition,
 } from '@mule/core';
 import {
@@ -21,12 +22,14 @@ import {
   deleteMcpServer,
   deleteModule,
   deleteProvider,
+  deleteTrigger,
   deleteWorkflow,
   MissingReferenceError,
   putAgent,
   putMcpServer,
   putModule,
   putProvider,
+  putTrigger,
   putWorkflow,
   type DeleteOutcome,
   type PutOutcome,
@@ -109,6 +112,18 @@ export async function applyWorkflow(
   );
 }
 
+/** The workflow must exist; the variable `webhook.secret_env` names must be in MULE_ENV_ALLOW. */
+export async function applyTrigger(ctx: DefinitionContext, definition: TriggerDefinition): Promise<PutOutcome> {
+  if (definition.webhook) {
+    try {
+      checkDefinitionEnv(definition.webhook, ctx.config.MULE_ENV_ALLOW);
+    } catch (error) {
+      throw new MuleError('invalid_request', `webhook.${(error as Error).message}`, { param: 'webhook.secret_env' });
+    }
+  }
+  return putTrigger(ctx.prisma, definition.name, definition).catch((error) => referenceError(error, 'workflow'));
+}
+
 export function removeDefinition(ctx: DefinitionContext, kind: DefinitionKind, name: string): Promise<DeleteOutcome> {
   switch (kind) {
     case 'provider':
@@ -121,5 +136,7 @@ export function removeDefinition(ctx: DefinitionContext, kind: DefinitionKind, n
       return deleteMcpServer(ctx.prisma, name);
     case 'workflow':
       return deleteWorkflow(ctx.prisma, name);
+    case 'trigger':
+      return deleteTrigger(ctx.prisma, name).then((deleted): DeleteOutcome => (deleted ? { deleted: true } : { deleted: false, reason: 'not_found' }));
   }
 }

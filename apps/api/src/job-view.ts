@@ -96,6 +96,8 @@ export function jobView(job: JobRow, resumeUrl?: ResumeUrlOf) {
     started_at: iso(job.startedAt),
     completed_at: iso(job.completedAt),
     replay_of: job.replayOf === null ? null : formatJobId(job.replayOf),
+    // The trigger (schedule or webhook) that started the job; null for a job submitted through the API.
+    trigger: job.trigger ?? null,
     // Tracing comes later; the field is in the view now so clients can rely on it.
     trace_id: null,
     graph: cachedGraph(job.plan),

@@ -21,6 +21,7 @@ import { portOf, startMetricsServer } from './metrics-server.js';
 import { scheduleReaper } from './reaper.js';
 import { scheduleRetention } from './retention.js';
 import { runJob, type JobRunnerDeps } from './run-job.js';
+import { startTriggerScheduler } from './trigger-scheduler.js';
 import { RunningJobs } from './running-jobs.js';
 import { agentStep } from './steps/agent-step.js';
 import { wasmStep } from './steps/wasm-step.js';
@@ -110,6 +111,7 @@ enableWorkerMetrics();
 metrics.slots.set(config.WORKER_CONCURRENCY);
 const stopRetention = scheduleRetention(pool, log, config.MULE_JOB_RETENTION_DAYS, config.MULE_RETENTION_INTERVAL_SECONDS);
 const stopReaper = scheduleReaper(pool, log, finished, config.MULE_REAPER_INTERVAL_SECONDS);
+startTriggerScheduler({ pool, queue, log }); // stops itself on SIGTERM/SIGINT (trigger-scheduler.ts)
 // ADK takes ~1 s to load: warm it in the background, and only where agents exist.
 void anyAgentDefined(prisma)
   .then((any) => (any ? loadAdk() : undefined))

@@ -8,16 +8,18 @@ import { descriptionSchema, nameSchema } from './definition-fields.js';
 import { MuleError } from './errors.js';
 import { mcpServerSchema, type McpServerDefinition } from './mcp-server-schema.js';
 import { workflowSchema, type WorkflowDefinition } from './workflow-schema.js';
+import { triggerSchema, type TriggerDefinition } from './trigger-schema.js';
 
 export * from './step-limits.js';
 export * from './workflow-schema.js';
+export * from './trigger-schema.js';
 export * from './mcp-server-schema.js';
 
-export const DEFINITION_KINDS = ['provider', 'wasm_module', 'mcp_server', 'agent', 'workflow'] as const;
+export const DEFINITION_KINDS = ['provider', 'wasm_module', 'mcp_server', 'agent', 'workflow', 'trigger'] as const;
 export type DefinitionKind = (typeof DEFINITION_KINDS)[number];
 
 /** Dependency order: what a later kind names must exist first (used by `mule apply` and MULE_DEFINITIONS). */
-export const APPLY_ORDER: readonly DefinitionKind[] = ['provider', 'wasm_module', 'mcp_server', 'agent', 'workflow'];
+export const APPLY_ORDER: readonly DefinitionKind[] = ['provider', 'wasm_module', 'mcp_server', 'agent', 'workflow', 'trigger'];
 
 export const DEFAULT_MAX_TOOL_CALLS = 10;
 
@@ -96,6 +98,7 @@ export interface DefinitionByKind {
   mcp_server: McpServerDefinition;
   agent: AgentDefinition;
   workflow: WorkflowDefinition;
+  trigger: TriggerDefinition;
 }
 
 const SCHEMAS: { [K in DefinitionKind]: z.ZodType<DefinitionByKind[K]> } = {
@@ -104,6 +107,7 @@ const SCHEMAS: { [K in DefinitionKind]: z.ZodType<DefinitionByKind[K]> } = {
   mcp_server: mcpServerSchema,
   agent: agentSchema,
   workflow: workflowSchema,
+  trigger: triggerSchema,
 };
 
 /**

@@ -343,6 +343,13 @@ export async function putWorkflow(
 }
 
 export async function deleteWorkflow(prisma: PrismaClient, name: string): Promise<DeleteOutcome> {
-  const { count } = await prisma.workflow.deleteMany({ where: { name } });
-  return count > 0 ? { deleted: true } : { deleted: false, reason: 'not_found' };
+  return prisma.$transaction(async (tx) => {
+    const locked = await tx.$queryRaw<{ name: string }[]>`SELECT name FROM workflows WHERE name = ${name} FOR UPDATE`;
+    if (locked.length === 0) return { deleted: false, reason: 'not_found' };
+    // A trigger PUT locks its workflow FOR SHARE (triggers-repo.ts), so none can appear between this read and the delete.
+    const triggers = await tx.$queryRaw<{ name: string }[]>`SELECT name FROM triggers WHERE workflow_name = ${name} ORDER BY name`;
+    if (triggers.length > 0) return { deleted: false, reason: 'referenced', by: triggers.map((t) => `trigger/${t.name}`) };
+    await tx.workflow.delete({ where: { name } });
+    return { deleted: true };
+  });
 }

@@ -19,3 +19,4 @@ export * from './secrets.js';
 export * from './job-counts.js';
 export * from './job-waits.js';
 export * from './mcp-servers-repo.js';
+export * from './triggers-repo.js';

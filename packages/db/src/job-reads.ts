@@ -37,6 +37,8 @@ export interface JobRow {
   plan: unknown;
   /** The job this one replays (uuid), or null. */
   replayOf: string | null;
+  /** The trigger that started the job, or null. */
+  trigger: string | null;
   createdAt: Date;
   startedAt: Date | null;
   completedAt: Date | null;

@@ -41,6 +41,8 @@ export interface NewJob {
   apiKeyId: string | null;
   /** The job this one replays (POST /v1/jobs/{id}/replay). */
   replayOf?: string | null;
+  /** The trigger (schedule or webhook) that starts it. */
+  trigger?: string | null;
 }
 
 /** A job as an earlier submit with the same Idempotency-Key left it. */
@@ -59,8 +61,8 @@ export type InsertJobResult = { kind: 'created' } | { kind: 'duplicate'; existin
  */
 export function jobInsertStatement(job: NewJob): { text: string; values: unknown[] } {
   return {
-    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id, replay_of)
-           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9)`,
+    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id, replay_of, trigger)
+           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10)`,
     values: [
       job.id,
       job.workflow,
@@ -71,6 +73,7 @@ export function jobInsertStatement(job: NewJob): { text: string; values: unknown
       job.idempotencyKey,
       job.apiKeyId,
       job.replayOf ?? null,
+      job.trigger ?? null,
     ],
   };
 }

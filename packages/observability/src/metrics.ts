@@ -48,6 +48,12 @@ export const metrics = {
     labelNames: ['provider', 'model', 'kind'],
   }),
   wasmExecutions: new Counter({ name: 'mule_wasm_executions_total', help: 'WASM runs by outcome', labelNames: ['outcome'] }),
+  // Counted where the fire happens: webhooks in the api, schedules in the worker that fired the due time.
+  triggerFires: new Counter({
+    name: 'mule_trigger_fires_total',
+    help: 'Trigger fires by trigger and outcome (started, duplicate, filtered, bad_signature, skipped_overlap, rejected)',
+    labelNames: ['trigger', 'outcome'],
+  }),
   queueDepth: new Gauge({
     name: 'mule_queue_depth',
     help: 'Jobs queued and not yet claimed',

@@ -4,7 +4,7 @@
  */
 import type { Request } from 'express';
 import { isValidName, MuleError, NAME_PATTERN } from '@mule/core';
-import type { ModuleRow, ProviderRow, PutOutcome, SpecRow, WorkflowRow } from '@mule/db';
+import type { ModuleRow, ProviderRow, PutOutcome, SpecRow, TriggerRow, WorkflowRow } from '@mule/db';
 import { jsonObjectBody } from '../json-object-body.js';
 
 const READ_ONLY_FIELDS = ['object', 'version', 'created_at', 'updated_at', 'has_api_key', 'size'];
@@ -27,6 +27,13 @@ export const views = {
     object: 'wasm_module',
     sha256: row.sha256,
     size: row.size,
+    created_at: iso(row.createdAt),
+    updated_at: iso(row.updatedAt),
+  }),
+  trigger: (row: TriggerRow) => ({
+    ...spread(row.spec),
+    object: 'trigger',
+    last_fired_at: row.lastFiredAt ? iso(row.lastFiredAt) : null,
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   }),

@@ -11,11 +11,13 @@ import {
   getMcpServer,
   getModule,
   getProvider,
+  getTrigger,
   getWorkflow,
   listAgents,
   listMcpServers,
   listModules,
   listProviders,
+  listTriggers,
   listWorkflows,
   type PutOutcome,
 } from '@mule/db';
@@ -25,6 +27,7 @@ import {
   applyAgent,
   applyMcpServer,
   applyProvider,
+  applyTrigger,
   applyWorkflow,
   removeDefinition,
   type DefinitionContext,
@@ -39,7 +42,7 @@ function notFound(kind: DefinitionKind, name: string): MuleError {
 export function definitionsRouter(ctx: ApiContext, defs: DefinitionContext): Router {
   const router = Router();
   // Definitions are admin business, reads included.
-  for (const path of ['/v1/providers', '/v1/agents', '/v1/workflows', '/v1/wasm/modules', '/v1/mcp_servers']) {
+  for (const path of ['/v1/providers', '/v1/agents', '/v1/workflows', '/v1/wasm/modules', '/v1/mcp_servers', '/v1/triggers']) {
     router.use(path, (_req, res, next) => {
       requireAdmin(callerOf(res));
       next();
@@ -95,6 +98,9 @@ export function definitionsRouter(ctx: ApiContext, defs: DefinitionContext): Rou
   );
   crud('/v1/workflows', 'workflow', () => listWorkflows(ctx.prisma), (n) => getWorkflow(ctx.prisma, n), views.workflow, async (name, req) =>
     (await applyWorkflow(defs, parseDefinition('workflow', definitionBody(req, name)))).outcome,
+  );
+  crud('/v1/triggers', 'trigger', () => listTriggers(ctx.prisma), (n) => getTrigger(ctx.prisma, n), views.trigger, (name, req) =>
+    applyTrigger(defs, parseDefinition('trigger', definitionBody(req, name, ['last_fired_at']))),
   );
   // Modules: PUT takes raw bytes or JSON with wasm_base64 (wasm-modules.ts); the rest is shared.
   router.put('/v1/wasm/modules/:name', moduleUploadHandler(ctx, defs));

@@ -22,7 +22,9 @@ export const MAX_COMPREHENSION_DEPTH = 2;
 /** The parser recurses per nesting level; 1,000 parentheses overflowed its stack, 300 did not. */
 const MAX_NESTING = 200;
 
-export type ExpressionVariable = 'input' | 'steps' | 'item' | 'index';
+/** `body` and `headers` are a trigger's (a webhook's request); the rest a workflow's. */
+export type ExpressionVariable = 'input' | 'steps' | 'item' | 'index' | 'body' | 'headers';
+/** What a workflow's expressions see (the default of compileExpression's `variables`). */
 export const EXPRESSION_VARIABLES: readonly ExpressionVariable[] = ['input', 'steps', 'item', 'index'];
 
 /** A field read through `steps.<id>.<field>` (`field` is null for `steps.<id>` used whole). */
@@ -44,7 +46,11 @@ const env = celEnv();
 const TYPE_IDENTIFIERS = new Set(['int', 'uint', 'double', 'bool', 'string', 'bytes', 'list', 'map', 'null_type', 'type', 'dyn']);
 
 /** Parses and checks one expression; `invalid_request` naming `param` when it cannot run. */
-export function compileExpression(source: string, param: string | null): CompiledExpression {
+export function compileExpression(
+  source: string,
+  param: string | null,
+  variables: readonly ExpressionVariable[] = EXPRESSION_VARIABLES,
+): CompiledExpression {
   if (source.length === 0) throw invalid(param, 'an expression is empty');
   if (source.length > MAX_EXPRESSION_LENGTH) {
     throw invalid(param, `an expression is ${source.length} characters, over the limit of ${MAX_EXPRESSION_LENGTH}`);
@@ -57,7 +63,7 @@ export function compileExpression(source: string, param: string | null): Compile
     const message = error instanceof Error ? error.message.replace(/^<input>:/, '') : String(error);
     throw invalid(param, `cannot parse "${source}": ${message}`);
   }
-  const walk = new Walk(param, source);
+  const walk = new Walk(param, source, variables);
   walk.visit(parsed.expr, new Set(), 0);
   const evaluate = plan(env, parsed);
   return {
@@ -93,7 +99,13 @@ class Walk {
   constructor(
     private readonly param: string | null,
     private readonly source: string,
+    private readonly allowed: readonly ExpressionVariable[],
   ) {}
+
+  /** `steps` is special (step references) only where expressions may read steps. */
+  private stepsIdent(expr: Expr | undefined, scope: ReadonlySet<string>): boolean {
+    return this.allowed.includes('steps') && isIdent(expr, 'steps') && !scope.has('steps');
+  }
 
   visit(expr: Expr | undefined, scope: ReadonlySet<string>, comprehensions: number): void {
     if (!expr) return;
@@ -103,18 +115,18 @@ class Walk {
         return this.ident(kind.value.name, scope);
       case 'selectExpr': {
         const operand = kind.value.operand;
-        if (isIdent(operand, 'steps') && !scope.has('steps')) {
+        if (this.stepsIdent(operand, scope)) {
           return this.reference(kind.value.field, null);
         }
         const inner = operand?.exprKind.case === 'selectExpr' ? operand.exprKind.value : undefined;
-        if (inner && isIdent(inner.operand, 'steps') && !scope.has('steps')) {
+        if (inner && this.stepsIdent(inner.operand, scope)) {
           return this.reference(inner.field, kind.value.field);
         }
         return this.visit(operand, scope, comprehensions);
       }
       case 'callExpr': {
         const [first, second] = kind.value.args;
-        if (kind.value.function === '_[_]' && isIdent(first, 'steps') && !scope.has('steps')) {
+        if (kind.value.function === '_[_]' && this.stepsIdent(first, scope)) {
           const key = second?.exprKind.case === 'constExpr' ? second.exprKind.value.constantKind : undefined;
           if (key?.case !== 'stringValue') throw this.fail('steps must be indexed by a step id written out: steps.<id> or steps["<id>"]');
           return this.reference(key.value, null);
@@ -156,12 +168,15 @@ class Walk {
 
   private ident(name: string, scope: ReadonlySet<string>): void {
     if (scope.has(name) || TYPE_IDENTIFIERS.has(name)) return;
-    if (name === 'steps') throw this.fail('steps must be followed by a step id: steps.<id>.output or steps.<id>.status');
-    if ((EXPRESSION_VARIABLES as readonly string[]).includes(name)) {
+    if (name === 'steps' && this.allowed.includes('steps')) {
+      throw this.fail('steps must be followed by a step id: steps.<id>.output or steps.<id>.status');
+    }
+    if ((this.allowed as readonly string[]).includes(name)) {
       this.variables.add(name as ExpressionVariable);
       return;
     }
-    throw this.fail(`unknown name "${name}" (expressions see ${EXPRESSION_VARIABLES.join(', ')})`);
+    const seen = this.allowed.length > 0 ? this.allowed.join(', ') : 'no variables';
+    throw this.fail(`unknown name "${name}" (expressions here see ${seen})`);
   }
 
   private reference(stepId: string, field: string | null): void {

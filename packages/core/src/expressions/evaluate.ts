@@ -17,6 +17,9 @@ export interface ExpressionContext {
   steps: Readonly<Record<string, { output: unknown; status: StepOutcome }>>;
   item?: unknown;
   index?: number;
+  /** A trigger's: the webhook's JSON body and its headers (lower-case names). */
+  body?: unknown;
+  headers?: unknown;
 }
 
 /**
@@ -53,6 +56,8 @@ export function evaluateRaw(expression: CompiledExpression, context: ExpressionC
   };
   if (context.item !== undefined) bindings['item'] = meter(context.item, budget, proxies);
   if (context.index !== undefined) bindings['index'] = BigInt(context.index);
+  if (context.body !== undefined) bindings['body'] = meter(context.body, budget, proxies);
+  if (context.headers !== undefined) bindings['headers'] = meter(context.headers, budget, proxies);
   let result: unknown;
   try {
     result = expression.run(bindings);

@@ -5,7 +5,7 @@
  */
 import { isCelList } from '@bufbuild/cel';
 import { MuleError } from '../errors.js';
-import { compileExpression, type CompiledExpression, type ExpressionVariable, type StepReference } from './compile.js';
+import { compileExpression, EXPRESSION_VARIABLES, type CompiledExpression, type ExpressionVariable, type StepReference } from './compile.js';
 import { Budget, evaluateRaw, type ExpressionContext } from './evaluate.js';
 import { scanTemplate } from './template-scan.js';
 import { ByteCounter, celToJson, type JsonValue } from './to-json.js';
@@ -42,8 +42,15 @@ export interface EvaluateOptions {
   maxBytes?: number;
 }
 
-/** Compiles a template; `invalid_request` (naming `param` and the path inside the value) if any piece cannot run. */
-export function parseTemplate(value: unknown, param: string | null = null): Template {
+/**
+ * Compiles a template; `invalid_request` (naming `param` and the path inside the value) if any piece cannot run.
+ * `allowed`: the variables its expressions may read (a workflow's by default; a trigger's are `body`, `headers`).
+ */
+export function parseTemplate(
+  value: unknown,
+  param: string | null = null,
+  allowed: readonly ExpressionVariable[] = EXPRESSION_VARIABLES,
+): Template {
   const references: StepReference[] = [];
   const variables = new Set<ExpressionVariable>();
   const collect = (expression: CompiledExpression): CompiledExpression => {
@@ -53,7 +60,7 @@ export function parseTemplate(value: unknown, param: string | null = null): Temp
     for (const variable of expression.variables) variables.add(variable);
     return expression;
   };
-  const root = compileNode(value, param, collect, 0);
+  const root = compileNode(value, param, collect, 0, allowed);
   return { kind: 'template', root, references, variables };
 }
 
@@ -62,6 +69,7 @@ function compileNode(
   path: string | null,
   collect: (expression: CompiledExpression) => CompiledExpression,
   depth: number,
+  allowed: readonly ExpressionVariable[],
 ): TemplateNode {
   if (depth > 100) throw new MuleError('invalid_request', `${path ?? 'template'}: nests deeper than 100 levels`, { param: path });
   if (value === null || typeof value === 'boolean') return { kind: 'literal', value };
@@ -72,21 +80,21 @@ function compileNode(
   if (typeof value === 'string') {
     const parts = scanTemplate(value, path);
     if (parts.length === 1 && parts[0]!.kind === 'expression') {
-      return { kind: 'expression', expression: collect(compileExpression(parts[0]!.source, path)) };
+      return { kind: 'expression', expression: collect(compileExpression(parts[0]!.source, path, allowed)) };
     }
     if (!parts.some((part) => part.kind === 'expression')) return { kind: 'literal', value };
     return {
       kind: 'text',
-      parts: parts.map((part) => (part.kind === 'text' ? part.text : collect(compileExpression(part.source, path)))),
+      parts: parts.map((part) => (part.kind === 'text' ? part.text : collect(compileExpression(part.source, path, allowed)))),
     };
   }
   if (Array.isArray(value)) {
-    return { kind: 'array', items: value.map((item, i) => compileNode(item, join(path, String(i)), collect, depth + 1)) };
+    return { kind: 'array', items: value.map((item, i) => compileNode(item, join(path, String(i)), collect, depth + 1, allowed)) };
   }
   if (typeof value === 'object') {
     return {
       kind: 'object',
-      entries: Object.entries(value).map(([key, child]) => [key, compileNode(child, join(path, key), collect, depth + 1)]),
+      entries: Object.entries(value).map(([key, child]) => [key, compileNode(child, join(path, key), collect, depth + 1, allowed)]),
     };
   }
   throw new MuleError('invalid_request', `${path ?? 'template'}: not a JSON value`, { param: path });
@@ -158,14 +166,18 @@ function toJson(value: unknown, budget: Budget, bytes: ByteCounter): JsonValue {
 }
 
 /** Compiles an `if` or `for_each` expression; `${{ … }}` around it is optional. */
-export function compileCondition(source: string, param: string | null = null): Condition {
+export function compileCondition(
+  source: string,
+  param: string | null = null,
+  allowed: readonly ExpressionVariable[] = EXPRESSION_VARIABLES,
+): Condition {
   if (typeof source !== 'string') throw new MuleError('invalid_request', `${param ?? 'condition'}: must be a string`, { param });
   const trimmed = source.trim();
   const parts = trimmed.includes('${{') ? scanTemplate(trimmed, param) : [{ kind: 'expression' as const, source: trimmed }];
   if (parts.length !== 1 || parts[0]!.kind !== 'expression') {
     throw new MuleError('invalid_request', `${param ?? 'condition'}: must be one expression, not text around one`, { param });
   }
-  const expression = compileExpression(parts[0]!.source, param);
+  const expression = compileExpression(parts[0]!.source, param, allowed);
   return { kind: 'condition', expression, references: expression.references, variables: expression.variables };
 }
 

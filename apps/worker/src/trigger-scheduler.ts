@@ -1,0 +1,110 @@
+/**
+ * Schedule triggers (docs/triggers.md): every worker looks at the schedules every MULE_TRIGGER_TICK_MS and fires
+ * each one whose latest due time is newer than its `last_fired_at` and at most MAX_LATENESS_MS old. Which worker
+ * fires a due time is decided by the database, not by an election: the fire advances `last_fired_at` with a
+ * conditional UPDATE in the job's transaction (packages/db/src/triggers-repo.ts), so a due time starts one job
+ * however many workers see it. A due time older than the window (everything was down) is not replayed.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import {
+  buildPlan,
+  compileTrigger,
+  evaluateTemplate,
+  formatJobId,
+  intVar,
+  latestDueTime,
+  parseConfig,
+  triggerSchema,
+  workflowSchema,
+  type TriggerDefinition,
+} from '@mule/core';
+import { CHANNELS, findSubmitTarget, fireSchedule, listScheduledTriggers, NotifyBatcher, type JobQueue, type Pool, type ScheduledTrigger } from '@mule/db';
+import { metrics, type Logger } from '@mule/observability';
+
+/**
+ * A due time fires only within this long after it: ticks are 5 s apart by default, so 60 s leaves room for a
+ * slow tick or a short database outage, and a worker that comes back after an outage does not start old runs.
+ */
+export const MAX_LATENESS_MS = 60_000;
+
+const schema = z.object({
+  /** How often each worker looks for due schedules; well under MAX_LATENESS_MS, so no due time is missed. */
+  MULE_TRIGGER_TICK_MS: intVar(5000, 100, 30_000),
+});
+
+export function loadTriggerSchedulerConfig(env: Record<string, string | undefined> = process.env) {
+  return parseConfig(schema, env);
+}
+
+interface SchedulerDeps {
+  pool: Pool;
+  queue: JobQueue;
+  log: Logger;
+}
+
+/** Starts the ticks; they stop by themselves on SIGTERM/SIGINT (before the worker closes its pool). */
+export function startTriggerScheduler(deps: SchedulerDeps, config = loadTriggerSchedulerConfig()): () => void {
+  const announce = new NotifyBatcher(deps.pool, CHANNELS.jobQueued, (error) =>
+    deps.log.warn({ err: error.message }, 'could not announce a scheduled job; workers find it by their poll'),
+  );
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      for (const trigger of await listScheduledTriggers(deps.pool)) {
+        await fireIfDue(deps, trigger, new Date()).then(
+          (started) => started && announce.send(),
+          (error: Error) => deps.log.warn({ trigger: trigger.name, err: error.message }, 'schedule trigger could not fire; the next tick tries again'),
+        );
+      }
+    } catch (error) {
+      deps.log.warn({ err: (error as Error).message }, 'schedule triggers could not be read; the next tick tries again');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), config.MULE_TRIGGER_TICK_MS);
+  timer.unref();
+  const stop = () => clearInterval(timer);
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return stop;
+}
+
+/** Fires the trigger's latest due time if it is new and recent; true when a job was started. */
+export async function fireIfDue(deps: SchedulerDeps, row: ScheduledTrigger, now: Date): Promise<boolean> {
+  const parsed = triggerSchema.safeParse(row.spec);
+  if (!parsed.success || parsed.data.schedule === undefined) return false;
+  const definition: TriggerDefinition = parsed.data;
+  const due = latestDueTime(definition.schedule!, definition.timezone, now);
+  if (row.lastFiredAt && due.getTime() <= row.lastFiredAt.getTime()) return false;
+  if (now.getTime() - due.getTime() > MAX_LATENESS_MS) return false;
+  const target = await findSubmitTarget(deps.pool, definition.workflow);
+  if (!target) return false;
+  const compiled = compileTrigger(definition);
+  const input = compiled.input ? evaluateTemplate(compiled.input, { input: null, steps: {} }) : {};
+  const id = randomUUID();
+  const outcome = await fireSchedule(deps.pool, deps.queue, {
+    trigger: row.name,
+    due,
+    overlapSkip: (definition.overlap ?? 'skip') === 'skip',
+    job: {
+      id,
+      workflow: definition.workflow,
+      version: target.version,
+      model: `workflow/${definition.workflow}`,
+      input,
+      plan: buildPlan(workflowSchema.parse(target.spec), new Map(Object.entries(target.modules))),
+      idempotencyKey: null,
+      apiKeyId: null,
+    },
+  });
+  if (outcome === 'already_fired') return false;
+  metrics.triggerFires.inc({ trigger: row.name, outcome });
+  const fields = { trigger: row.name, due: due.toISOString() };
+  if (outcome === 'started') deps.log.info({ ...fields, job_id: formatJobId(id) }, 'schedule trigger started a job');
+  else deps.log.info(fields, 'schedule trigger skipped: its last job has not finished (overlap: skip)');
+  return outcome === 'started';
+}
