@@ -129,7 +129,19 @@ describe('parallel steps and joins', () => {
     const taken = await rows(other.headers.get('x-mule-job-id')!);
     expect(taken.map((row) => [row.step_id, row.status])).toEqual([['a', 'completed'], ['loud', 'completed'], ['quiet', 'skipped'], ['join', 'completed']]);
     expect(taken[3]!.output).toEqual({ loud: { shout: 'loud' }, quiet: null });
+    // Both runs skipped one step each; the worker counts them with the steps it ran.
+    const text = String((await http(worker.url, 'GET', '/metrics')).body);
+    expect(Number(/^mule_steps_total\{type="wasm",status="skipped"\} (\S+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(2);
   });
+
+  test('a graph of 200 steps is accepted and runs to the end', async () => {
+    const steps = Array.from({ length: 200 }, (_, i) => ({ id: `s${i}`, wasm: 'echo' }));
+    expect((await putWorkflow(api.url, 'long', steps)).status).toBe(201);
+    const answer = await run('workflow/long', 'through all of them');
+    expect(answer.status).toBe(200);
+    expect(answer.body.choices[0].message.content).toBe('through all of them');
+    expect((await rows(answer.headers.get('x-mule-job-id')!)).filter((row) => row.status !== 'completed')).toEqual([]);
+  }, 60_000);
 });
 
 describe('for_each', () => {

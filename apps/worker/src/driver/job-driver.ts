@@ -19,7 +19,7 @@ import {
   type TransitionResult,
 } from '@mule/core';
 import { readSettledWaits, transitionCtes, writeTransition, type Claim, type JobQueue, type Pool, type TransitionWrites } from '@mule/db';
-import type { Logger } from '@mule/observability';
+import { metrics, type Logger } from '@mule/observability';
 import type { StepRunners } from '../steps/step-runner.js';
 import { startAttemptRun, type AttemptOutcome, type AttemptRun } from './attempt-runner.js';
 import type { JobProgram } from './job-graph.js';
@@ -187,6 +187,10 @@ export class JobDriver {
           ? await writeTransition(this.deps.pool, this.job.claim, writes)
           : await this.deps.queue.park(this.deps.pool, this.job.claim.jobId, writes.job!.queueId!, new Date(parkAt), transitionCtes(this.job.claim, writes));
       if (!owned) return null;
+    }
+    // Attempts are counted by the attempt runner; a skipped step has none, so it is counted once its row is stored.
+    for (const command of result.commands) {
+      if (command.type === 'skip_step') metrics.steps.inc({ type: program.graph.steps.find((step) => step.id === command.stepId)?.kind ?? 'wasm', status: 'skipped' });
     }
     if (isTerminal(this.state.status)) {
       for (const effect of effects) if (effect.type === 'abort') this.abort(effect.attempts);
