@@ -282,6 +282,23 @@ describe('trigger definitions', () => {
     expect((await http(api.url, 'DELETE', '/v1/workflows/kept')).status).toBe(200);
   });
 
+  test('examples/shout-hook.yaml loads with no secret; signed deliveries start shout once the api has the secret, refused before', async () => {
+    const loader = await startApi(db.url, { MULE_DEFINITIONS: join(REPO_ROOT, 'examples'), SHOUT_WEBHOOK_SECRET: 'dev-secret' });
+    try {
+      const body = JSON.stringify({ text: 'hello from a webhook' });
+      const signed = { 'x-mule-signature': `sha256=${hex('dev-secret', body)}` };
+      const answer = await http(loader.url, 'POST', '/v1/hooks/shout-hook', body, signed);
+      expect(answer.status).toBe(202);
+      expect(await job(answer.body.id)).toMatchObject({ workflow: 'shout', trigger: 'shout-hook', input: { prompt: 'hello from a webhook' } });
+      const empty = JSON.stringify({ other: 1 });
+      expect((await http(loader.url, 'POST', '/v1/hooks/shout-hook', empty, { 'x-mule-signature': `sha256=${hex('dev-secret', empty)}` })).status).toBe(204);
+      // The first api has no SHOUT_WEBHOOK_SECRET: the same signed delivery is refused there.
+      expect((await post('shout-hook', body, signed)).status).toBe(401);
+    } finally {
+      await loader.stop();
+    }
+  });
+
   test('mule apply creates a trigger after the workflow it names, whatever the order in the file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mule-triggers-'));
     try {

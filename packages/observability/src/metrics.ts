@@ -51,7 +51,7 @@ export const metrics = {
   // Counted where the fire happens: webhooks in the api, schedules in the worker that fired the due time.
   triggerFires: new Counter({
     name: 'mule_trigger_fires_total',
-    help: 'Trigger fires by trigger and outcome (started, duplicate, filtered, bad_signature, skipped_overlap, rejected)',
+    help: 'Trigger fires by trigger and outcome (started, duplicate, filtered, bad_signature, skipped_overlap)',
     labelNames: ['trigger', 'outcome'],
   }),
   queueDepth: new Gauge({
