@@ -75,12 +75,15 @@ export function startTriggerScheduler(deps: SchedulerDeps, config = loadTriggerS
 
 /** Fires the trigger's latest due time if it is new and recent; true when a job was started. */
 export async function fireIfDue(deps: SchedulerDeps, row: ScheduledTrigger, now: Date): Promise<boolean> {
-  const parsed = triggerSchema.safeParse(row.spec);
-  if (!parsed.success || parsed.data.schedule === undefined) return false;
-  const definition: TriggerDefinition = parsed.data;
-  const due = latestDueTime(definition.schedule!, definition.timezone, now);
+  // Only the schedule is read on every tick; the whole definition is validated (its templates compiled) when due.
+  const { schedule, timezone } = row.spec as { schedule?: unknown; timezone?: unknown };
+  if (typeof schedule !== 'string') return false;
+  const due = latestDueTime(schedule, typeof timezone === 'string' ? timezone : undefined, now);
   if (row.lastFiredAt && due.getTime() <= row.lastFiredAt.getTime()) return false;
   if (now.getTime() - due.getTime() > MAX_LATENESS_MS) return false;
+  const parsed = triggerSchema.safeParse(row.spec);
+  if (!parsed.success) return false;
+  const definition: TriggerDefinition = parsed.data;
   const target = await findSubmitTarget(deps.pool, definition.workflow);
   if (!target) return false;
   const compiled = compileTrigger(definition);

@@ -13,14 +13,13 @@ import {
   formatJobId,
   isValidName,
   MuleError,
-  triggerSchema,
   type TriggerDefinition,
 } from '@mule/core';
 import { getTrigger, insertJob } from '@mule/db';
 import { metrics } from '@mule/observability';
 import type { ApiContext } from '../api-context.js';
 import { bodyProblem } from '../json-body-check.js';
-import { compiledTrigger } from '../trigger-cache.js';
+import { preparedTrigger } from '../trigger-cache.js';
 import { verifySignature } from '../trigger-signatures.js';
 
 /** A delivery id longer than this is not an id (GitHub's are 36 characters, Stripe's ~30). */
@@ -77,9 +76,9 @@ export function hooksRouter(ctx: ApiContext): Router {
   router.post('/v1/hooks/:name', raw, async (req, res) => {
     const name = String(req.params['name']);
     const row = isValidName(name) ? await getTrigger(ctx.prisma, name) : null;
-    const parsed = row ? triggerSchema.safeParse(row.spec) : null;
-    if (!row || !parsed?.success || !parsed.data.webhook) throw new MuleError('not_found', `no webhook trigger "${name}"`);
-    const definition = parsed.data;
+    const prepared = row ? preparedTrigger(row) : null;
+    if (!prepared?.definition.webhook) throw new MuleError('not_found', `no webhook trigger "${name}"`);
+    const { definition, compiled } = prepared;
     const count = (outcome: string) => metrics.triggerFires.inc({ trigger: name, outcome });
 
     const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -92,7 +91,6 @@ export function hooksRouter(ctx: ApiContext): Router {
     }
     const body = parseBody(rawBody);
     const delivery = deliveryId(definition, headers, body);
-    const compiled = compiledTrigger(row);
     const context = { input: null, steps: {}, body, headers };
     if (compiled.filter && !evaluateCondition(compiled.filter, context)) {
       count('filtered');
