@@ -84,7 +84,7 @@ describe('webhooks', () => {
     const closed = JSON.stringify({ action: 'closed', issue: { title: 'x' } });
     const answer = await post('github', closed, github(closed, SECRETS.GH_WEBHOOK_SECRET, 'filtered-1'));
     expect(answer.status).toBe(204);
-    expect((await pool.query(`SELECT 1 FROM jobs WHERE idempotency_key = 'hook:github:filtered-1'`)).rowCount).toBe(0);
+    expect((await pool.query(`SELECT 1 FROM jobs WHERE idempotency_key = 'hook github filtered-1'`)).rowCount).toBe(0);
   });
 
   test('a redelivery (same X-GitHub-Delivery) answers the same job and writes no second one', async () => {
@@ -93,7 +93,7 @@ describe('webhooks', () => {
     expect(first.status).toBe(202);
     expect(again.status).toBe(202);
     expect(again.body.id).toBe(first.body.id);
-    expect((await pool.query(`SELECT 1 FROM jobs WHERE idempotency_key = 'hook:github:same-delivery'`)).rowCount).toBe(1);
+    expect((await pool.query(`SELECT 1 FROM jobs WHERE idempotency_key = 'hook github same-delivery'`)).rowCount).toBe(1);
   });
 
   test('stripe: t=…,v1=… over "<t>.<body>" is accepted; a timestamp over 5 minutes old or a bad v1 is 401; the event id dedupes', async () => {

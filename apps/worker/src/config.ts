@@ -25,6 +25,11 @@ const schema = z.object({
   MULE_RETENTION_INTERVAL_SECONDS: intVar(600, 1, 86400),
   /** How often the workers look for unfinished jobs whose queue entry was lost, and fail them (one worker at a time). */
   MULE_REAPER_INTERVAL_SECONDS: intVar(60, 1, 86400),
+  /**
+   * How often each worker looks for due schedule triggers. A due time fires only within 60 s after it (no replay of
+   * times missed while down), so the tick stays well under that.
+   */
+  MULE_TRIGGER_TICK_MS: intVar(5000, 100, 30_000),
   /** Linear memory cap of a module run. */
   MULE_WASM_MAX_MEMORY_MB: intVar(64, 1, 4096),
   /** Worker threads running WASM steps and tools. */

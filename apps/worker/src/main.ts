@@ -111,7 +111,7 @@ enableWorkerMetrics();
 metrics.slots.set(config.WORKER_CONCURRENCY);
 const stopRetention = scheduleRetention(pool, log, config.MULE_JOB_RETENTION_DAYS, config.MULE_RETENTION_INTERVAL_SECONDS);
 const stopReaper = scheduleReaper(pool, log, finished, config.MULE_REAPER_INTERVAL_SECONDS);
-startTriggerScheduler({ pool, queue, log }); // stops itself on SIGTERM/SIGINT (trigger-scheduler.ts)
+const stopTriggers = startTriggerScheduler({ pool, queue, log }, config.MULE_TRIGGER_TICK_MS);
 // ADK takes ~1 s to load: warm it in the background, and only where agents exist.
 void anyAgentDefined(prisma)
   .then((any) => (any ? loadAdk() : undefined))
@@ -139,6 +139,7 @@ async function shutdown(signal: string): Promise<void> {
   log.info({ signal, running: running.size, grace_ms: graceMs }, 'stopping: no new jobs; letting running steps finish');
   stopRetention();
   stopReaper();
+  stopTriggers();
   await loop?.stop(graceMs).catch((error) => log.warn({ err: (error as Error).message }, 'claim loop stop failed'));
   await queue.stop().catch((error) => log.warn({ err: (error as Error).message }, 'queue stop failed'));
   await finished.drain();

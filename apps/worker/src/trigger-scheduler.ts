@@ -6,15 +6,12 @@
  * however many workers see it. A due time older than the window (everything was down) is not replayed.
  */
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import {
   buildPlan,
   compileTrigger,
   evaluateTemplate,
   formatJobId,
-  intVar,
   latestDueTime,
-  parseConfig,
   triggerSchema,
   workflowSchema,
   type TriggerDefinition,
@@ -28,23 +25,14 @@ import { metrics, type Logger } from '@mule/observability';
  */
 export const MAX_LATENESS_MS = 60_000;
 
-const schema = z.object({
-  /** How often each worker looks for due schedules; well under MAX_LATENESS_MS, so no due time is missed. */
-  MULE_TRIGGER_TICK_MS: intVar(5000, 100, 30_000),
-});
-
-export function loadTriggerSchedulerConfig(env: Record<string, string | undefined> = process.env) {
-  return parseConfig(schema, env);
-}
-
 interface SchedulerDeps {
   pool: Pool;
   queue: JobQueue;
   log: Logger;
 }
 
-/** Starts the ticks; they stop by themselves on SIGTERM/SIGINT (before the worker closes its pool). */
-export function startTriggerScheduler(deps: SchedulerDeps, config = loadTriggerSchedulerConfig()): () => void {
+/** Starts the ticks, every `tickMs` (MULE_TRIGGER_TICK_MS); the returned function stops them (shutdown). */
+export function startTriggerScheduler(deps: SchedulerDeps, tickMs: number): () => void {
   const announce = new NotifyBatcher(deps.pool, CHANNELS.jobQueued, (error) =>
     deps.log.warn({ err: error.message }, 'could not announce a scheduled job; workers find it by their poll'),
   );
@@ -65,12 +53,9 @@ export function startTriggerScheduler(deps: SchedulerDeps, config = loadTriggerS
       running = false;
     }
   };
-  const timer = setInterval(() => void tick(), config.MULE_TRIGGER_TICK_MS);
+  const timer = setInterval(() => void tick(), tickMs);
   timer.unref();
-  const stop = () => clearInterval(timer);
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  return stop;
+  return () => clearInterval(timer);
 }
 
 /** Fires the trigger's latest due time if it is new and recent; true when a job was started. */

@@ -109,8 +109,10 @@ export function hooksRouter(ctx: ApiContext): Router {
       model,
       input,
       plan: target.plan,
-      // Scoped to the trigger, in the keyless namespace of the idempotency index (hooks carry no API key).
-      idempotencyKey: delivery === null ? null : `hook:${name}:${delivery}`,
+      // Scoped to the trigger, in the keyless namespace of the idempotency index (hooks carry no API key). The
+      // spaces keep it apart from every Idempotency-Key a caller can send (visible ASCII only, no space), so a
+      // keyless api's caller cannot take a delivery's place by sending the same key first.
+      idempotencyKey: delivery === null ? null : `hook ${name} ${delivery}`,
       apiKeyId: null,
       trigger: name,
     });
