@@ -24,7 +24,8 @@ export interface FakeToolCall {
 export type FakeFinishReason = 'stop' | 'length' | 'content_filter';
 
 export type FakeReply =
-  | { text: string; usage?: FakeUsage; delayMs?: number; finishReason?: FakeFinishReason }
+  /** `tokenDelayMs`: a streamed reply waits this long before each text delta after the first (a slow model). */
+  | { text: string; usage?: FakeUsage; delayMs?: number; finishReason?: FakeFinishReason; tokenDelayMs?: number }
   | { toolCalls: FakeToolCall[]; text?: string; usage?: FakeUsage; delayMs?: number }
   | { error: { status: number; message: string; retryAfter?: string }; delayMs?: number }
   /** Never answers; the request is recorded `aborted: true` once the client gives up. */
@@ -113,7 +114,7 @@ export async function startFakeProvider(): Promise<FakeProvider> {
     if (res.destroyed) return;
 
     if (record.api === 'openai' && req.method === 'POST' && path.split('?')[0] === '/v1/chat/completions') {
-      answerOpenAi(record, reply, res);
+      await answerOpenAi(record, reply, res);
     } else if (record.api === 'gemini' && req.method === 'POST' && /:(stream)?[gG]enerateContent\b/.test(path)) {
       answerGemini(record, reply, res);
     } else {
@@ -121,7 +122,7 @@ export async function startFakeProvider(): Promise<FakeProvider> {
     }
   }
 
-  function answerOpenAi(record: RecordedRequest, reply: Exclude<FakeReply, { hang: true }>, res: ServerResponse): void {
+  async function answerOpenAi(record: RecordedRequest, reply: Exclude<FakeReply, { hang: true }>, res: ServerResponse): Promise<void> {
     if ('error' in reply) {
       const headers: Record<string, string> = reply.error.retryAfter ? { 'retry-after': reply.error.retryAfter } : {};
       const type = reply.error.status === 429 ? 'rate_limit_error' : reply.error.status >= 500 ? 'server_error' : 'invalid_request_error';
@@ -157,7 +158,12 @@ export async function startFakeProvider(): Promise<FakeProvider> {
       res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices, ...extra })}\n\n`);
     };
     chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
-    for (const piece of splitText(text ?? '')) chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]);
+    const tokenDelayMs = 'tokenDelayMs' in reply ? (reply.tokenDelayMs ?? 0) : 0;
+    for (const [index, piece] of splitText(text ?? '').entries()) {
+      if (tokenDelayMs > 0 && index > 0) await sleep(tokenDelayMs);
+      if (res.destroyed) return;
+      chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]);
+    }
     toolCalls.forEach((call, index) => {
       const head = { index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } };
       chunk([{ index: 0, delta: { tool_calls: [head] }, finish_reason: null }]);

@@ -9,6 +9,7 @@ import type { ApiConfig } from './config.js';
 import type { Logger } from '@mule/observability';
 import type { Access } from './access.js';
 import type { SubmitTargets } from './submit-targets.js';
+import type { TokenRelay } from './token-relay.js';
 
 export interface ApiContext {
   config: Readonly<ApiConfig>;
@@ -19,6 +20,8 @@ export interface ApiContext {
   /** Wakes idle worker slots after jobs are committed (one coalesced NOTIFY). */
   announceJobs: NotifyBatcher;
   waiters: JobWaiters;
+  /** Streamed jobs' tokens as their workers relay them (mule_job_tokens). */
+  tokens: TokenRelay;
   /** The process's LISTEN connection (job finished, definitions changed). */
   listener: Listener;
   targets: SubmitTargets;

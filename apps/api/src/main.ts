@@ -11,6 +11,7 @@ import { JobWaiters } from './await-job.js';
 import { BoundedWasmRunner, createCapacity } from './capacity.js';
 import { loadApiConfig } from './config.js';
 import { SubmitTargets } from './submit-targets.js';
+import { TokenRelay } from './token-relay.js';
 import { createLogger, recordTokens, setJobCountsReader } from '@mule/observability';
 
 const config = loadConfigOrExit(() => loadApiConfig());
@@ -27,6 +28,7 @@ const queue = await JobQueue.start({
   onError: (error) => log.warn({ err: error.message }, 'queue error'),
 });
 const waiters = new JobWaiters(pool, log, config.MULE_SYNC_RECHECK_MS);
+const tokens = new TokenRelay();
 const capacity = createCapacity(config);
 const access = new Access(pool, new Set(config.MULE_API_KEYS.map(hashKey)), config.MULE_RATE_WINDOW_SECONDS);
 const targets = new SubmitTargets(pool);
@@ -52,9 +54,10 @@ const definitionsChangedElsewhere = () => {
 // One LISTEN connection per api process: finished jobs wake sync callers; definition changes drop caches.
 const listener = new Listener({
   connectionString: config.DATABASE_URL,
-  channels: [CHANNELS.jobFinished, CHANNELS.definitionsChanged, CHANNELS.keysChanged],
+  channels: [CHANNELS.jobFinished, CHANNELS.definitionsChanged, CHANNELS.keysChanged, CHANNELS.jobTokens],
   applicationName: 'mule-api-listener',
   onNotification: (channel, payload) => {
+    if (channel === CHANNELS.jobTokens) return tokens.onTokens(payload);
     if (channel === CHANNELS.jobFinished) waiters.onFinished(payload);
     else if (channel === CHANNELS.keysChanged) access.keysChanged();
     else definitionsChangedElsewhere();
@@ -62,6 +65,7 @@ const listener = new Listener({
   onReconnect: () => {
     definitionsChangedElsewhere();
     access.keysChanged();
+    tokens.interruptAll();
     waiters.recheckAll();
   },
   onError: (error) => log.warn({ err: error.message }, 'listener connection lost; reconnecting'),
@@ -92,6 +96,7 @@ const ctx: ApiContext = {
   queue,
   announceJobs,
   waiters,
+  tokens,
   listener,
   targets,
   definitionsChanged,

@@ -5,7 +5,8 @@
  * - `background: true` or an `async/workflow/…` model (without `stream`): answered at once, status `queued`.
  * - otherwise the api waits for the job (await-job.ts) holding a `sync_waiters` slot, or a `streams` slot for
  *   `stream: true`; a stream sends `response.created` / `response.in_progress` at once, `: keep-alive` comments
- *   while the job is queued or running, then the answer as one text delta when the job finishes.
+ *   while the job is queued or running, text deltas as the output step's worker relays its tokens
+ *   (token-relay.ts), and when the job finishes the rest of the text as one more delta.
  */
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
@@ -19,6 +20,27 @@ import { ResponseSse } from './response-sse.js';
 import { workflowResponseId, type Conversation } from './response-store.js';
 import { submitJob } from './submit-job.js';
 import { outcomeOf } from './workflow-call.js';
+import type { WaitResult } from './await-job.js';
+import type { RelayedText } from './token-relay.js';
+
+/** A response stream's relayed text deltas, held until the stream has sent `response.created`. */
+class RelayedDeltas {
+  private sse: ResponseSse | null = null;
+  private events: ResponseEvents | null = null;
+  private early = '';
+
+  open(sse: ResponseSse, events: ResponseEvents): void {
+    this.sse = sse;
+    this.events = events;
+    if (this.early !== '') sse.send(events.delta(this.early));
+    this.early = '';
+  }
+
+  delta(text: string): void {
+    if (this.sse && this.events) this.sse.send(this.events.delta(text));
+    else this.early += text;
+  }
+}
 
 export interface WorkflowResponseCall {
   request: ResponseRequest;
@@ -50,6 +72,7 @@ export async function createWorkflowResponse(ctx: ApiContext, res: Response, cal
 async function submit(ctx: ApiContext, res: Response, call: WorkflowResponseCall, jobId: string): Promise<{ state: ResponseState; jobId: string }> {
   const { request } = call;
   const submitted = await submitJob(ctx, {
+    stream: request.stream && !(request.background || call.async),
     id: jobId,
     workflow: call.workflow,
     model: request.model,
@@ -100,12 +123,37 @@ async function submit(ctx: ApiContext, res: Response, call: WorkflowResponseCall
 
 async function waitForResponse(ctx: ApiContext, res: Response, call: WorkflowResponseCall): Promise<void> {
   const started = Date.now();
-  const timeoutMs = ctx.config.MULE_SYNC_TIMEOUT_MS;
   const gone = new AbortController();
   res.on('close', () => gone.abort());
   const jobId = randomUUID();
-  // Wait before the job exists: it cannot finish before we listen for it.
-  const waitNew = ctx.waiters.wait(jobId, timeoutMs, gone.signal);
+  // Wait (and watch its tokens) before the job exists: it cannot start or finish before we listen for it.
+  const waitNew = ctx.waiters.wait(jobId, ctx.config.MULE_SYNC_TIMEOUT_MS, gone.signal);
+  const out = call.request.stream ? new RelayedDeltas() : null;
+  let relay = out ? ctx.tokens.watch(jobId, (text) => out.delta(text)) : null;
+  try {
+    await waitAndAnswer(ctx, res, call, { started, gone, jobId, waitNew, out, relay: () => relay, rewatch: (id) => {
+      relay?.stop();
+      relay = out ? ctx.tokens.watch(id, (text) => out.delta(text)) : null;
+    } });
+  } finally {
+    relay?.stop();
+  }
+}
+
+interface Waiting {
+  started: number;
+  gone: AbortController;
+  jobId: string;
+  waitNew: ReturnType<ApiContext['waiters']['wait']>;
+  out: RelayedDeltas | null;
+  relay: () => { text: RelayedText } | null;
+  /** Watches another job's tokens instead (a repeated Idempotency-Key). */
+  rewatch: (jobId: string) => void;
+}
+
+async function waitAndAnswer(ctx: ApiContext, res: Response, call: WorkflowResponseCall, waiting: Waiting): Promise<void> {
+  const { started, gone, jobId, waitNew, out } = waiting;
+  const timeoutMs = ctx.config.MULE_SYNC_TIMEOUT_MS;
   let submitted: { state: ResponseState; jobId: string };
   try {
     submitted = await submit(ctx, res, call, jobId);
@@ -114,22 +162,37 @@ async function waitForResponse(ctx: ApiContext, res: Response, call: WorkflowRes
     throw error;
   }
   const { state, jobId: submittedId } = submitted;
-  let waiting = waitNew;
+  let result = waitNew;
   if (submittedId !== jobId) {
-    // A repeated Idempotency-Key: wait for the earlier job instead.
+    // A repeated Idempotency-Key: wait for the earlier job instead (its tokens relayed only if none went out yet).
     gone.abort();
+    waiting.rewatch(submittedId);
     const again = new AbortController();
     res.on('close', () => again.abort());
-    waiting = ctx.waiters.wait(submittedId, Math.max(1, timeoutMs - (Date.now() - started)), again.signal);
+    result = ctx.waiters.wait(submittedId, Math.max(1, timeoutMs - (Date.now() - started)), again.signal);
     ctx.waiters.check([submittedId]);
   }
-  const sse = call.request.stream ? new ResponseSse(res) : null;
+  const sse = out ? new ResponseSse(res) : null;
   const events = new ResponseEvents(messageIdOf(state.id));
   // A stream starts at once: the client has the response id while the job is queued or running.
   sse?.send(events.created(responseObject(state)));
+  if (sse) out?.open(sse, events);
 
-  const result = await waiting;
-  if (result.kind === 'aborted') return sse?.dispose();
+  const outcome = await result;
+  if (outcome.kind === 'aborted') return sse?.dispose();
+  answer(res, state, submittedId, timeoutMs, outcome, sse, events, waiting.relay()?.text ?? null);
+}
+
+function answer(
+  res: Response,
+  state: ResponseState,
+  submittedId: string,
+  timeoutMs: number,
+  result: Exclude<WaitResult, { kind: 'aborted' }>,
+  sse: ResponseSse | null,
+  events: ResponseEvents,
+  relay: RelayedText | null,
+): void {
   const usage = result.kind === 'finished' ? (result.outcome.usage ?? ZERO_USAGE) : ZERO_USAGE;
   const finish = (text: string): ResponseState => ({ ...state, status: 'completed', text, usage, completedAt: new Date() });
   if (!sse) {
@@ -138,7 +201,8 @@ async function waitForResponse(ctx: ApiContext, res: Response, call: WorkflowRes
   }
   try {
     const text = outcomeOf(result, formatJobId(submittedId), timeoutMs);
-    sse.send([...events.delta(text), ...events.completed(responseObject(finish(text)))]);
+    const rest = relay ? relay.rest(text, formatJobId(submittedId)) : text;
+    sse.send([...(rest !== '' || !relay?.started ? events.delta(rest) : []), ...events.completed(responseObject(finish(text)))]);
   } catch (error) {
     const { code, message } = errorResponse(error).body.error;
     sse.send(events.failed(responseObject({ ...state, status: code === 'cancelled' ? 'cancelled' : 'failed', error: { code, message } })));

@@ -15,6 +15,8 @@ export interface SubmitRequest {
   idempotencyKey: string | null;
   /** The API key submitting it (null without keys): recorded on the job, and Idempotency-Keys are scoped by it. */
   apiKeyId: string | null;
+  /** A stream waits on the job: its worker relays the output step's tokens (token-relay.ts). */
+  stream?: boolean;
 }
 
 export interface Submitted {
@@ -47,6 +49,7 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     plan: target.plan,
     idempotencyKey: request.idempotencyKey,
     apiKeyId: request.apiKeyId,
+    stream: request.stream ?? false,
   });
   if (result.kind === 'created') {
     deps.announceJobs.send();

@@ -1,7 +1,8 @@
 /**
  * `workflow/<name>`: submit the job, wait for it by LISTEN/NOTIFY (await-job.ts), answer a chat
  * completion, or with `stream: true` an SSE stream that sends keep-alive comments while the job is queued or
- * running and then the content. A waiting call holds a `sync_waiters` slot, a stream a `streams` slot (capacity.ts).
+ * running, the output step's tokens as its worker relays them (token-relay.ts), and when the job ends the rest of
+ * the content. A waiting call holds a `sync_waiters` slot, a stream a `streams` slot (capacity.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
@@ -13,6 +14,7 @@ import type { ChatRequest } from './chat-request.js';
 import { chunker, completion } from './completion-format.js';
 import { SseStream } from './sse.js';
 import { submitJob } from './submit-job.js';
+import type { RelayedText } from './token-relay.js';
 
 /** The job's answer as content, or the error the caller gets (failed, cancelled, timed out). */
 export function outcomeOf(result: Exclude<WaitResult, { kind: 'aborted' }>, publicId: string, timeoutMs: number): string {
@@ -66,44 +68,82 @@ async function callWorkflow(
   const gone = new AbortController();
   res.on('close', () => gone.abort());
   const id = randomUUID();
-  // Wait before the job exists: it cannot finish before we listen for it.
+  // Wait (and watch its tokens) before the job exists: it cannot start or finish before we listen for it.
   const waitNew = ctx.waiters.wait(id, timeoutMs, gone.signal);
-  let submitted;
+  const out = request.stream ? new RelayedChunks() : null;
+  let relay = out ? ctx.tokens.watch(id, (text) => out.content(text)) : null;
   try {
-    submitted = await submitJob(ctx, { id, workflow, model: request.model, messages: request.messages, idempotencyKey, apiKeyId });
-  } catch (error) {
-    gone.abort();
-    throw error;
+    let submitted;
+    try {
+      submitted = await submitJob(ctx, { id, workflow, model: request.model, messages: request.messages, idempotencyKey, apiKeyId, stream: request.stream === true });
+    } catch (error) {
+      gone.abort();
+      throw error;
+    }
+    const publicId = formatJobId(submitted.id);
+    res.setHeader('X-Mule-Job-Id', publicId);
+    // A stream starts at once: the client sees the job id and keep-alives while the job is queued or running.
+    out?.open(new SseStream(res), chunker(publicId, request.model, submitted.createdAt));
+    let waiting = waitNew;
+    if (submitted.existing) {
+      if (out && relay) {
+        relay.stop();
+        // Joining a job that may be streaming already: relayed only if its first payload is still to come.
+        relay = ctx.tokens.watch(submitted.id, (text) => out.content(text));
+      }
+      waiting = ctx.waiters.wait(submitted.id, Math.max(1, timeoutMs - (Date.now() - started)), gone.signal);
+      ctx.waiters.check([submitted.id]);
+    }
+    const result = await waiting;
+    if (result.kind === 'aborted') return;
+    if (out && relay) out.finish(result, publicId, timeoutMs, relay.text);
+    else {
+      const content = outcomeOf(result, publicId, timeoutMs);
+      const usage = result.kind === 'finished' ? (result.outcome.usage ?? ZERO_USAGE) : ZERO_USAGE;
+      res.json(completion(publicId, request.model, submitted.createdAt, content, usage));
+    }
+  } finally {
+    relay?.stop();
   }
-  const publicId = formatJobId(submitted.id);
-  res.setHeader('X-Mule-Job-Id', publicId);
-  const sse = request.stream ? new SseStream(res) : null;
-  // A stream starts at once: the client sees the job id and keep-alives while the job is queued or running.
-  sse?.comment('keep-alive');
+}
 
-  let waiting = waitNew;
-  if (submitted.existing) {
-    waiting = ctx.waiters.wait(submitted.id, Math.max(1, timeoutMs - (Date.now() - started)), gone.signal);
-    ctx.waiters.check([submitted.id]);
-  }
-  const result = await waiting;
-  if (result.kind === 'aborted') return;
+/** A chat stream's chunks: relayed text as it comes (held until the stream opens), then the end. */
+class RelayedChunks {
+  private sse: SseStream | null = null;
+  private chunks: ReturnType<typeof chunker> | null = null;
+  private early = '';
+  private roleSent = false;
 
-  if (!sse) {
-    const content = outcomeOf(result, publicId, timeoutMs);
-    const usage = result.kind === 'finished' ? (result.outcome.usage ?? ZERO_USAGE) : ZERO_USAGE;
-    res.json(completion(publicId, request.model, submitted.createdAt, content, usage));
-    return;
+  open(sse: SseStream, chunks: ReturnType<typeof chunker>): void {
+    this.sse = sse;
+    this.chunks = chunks;
+    sse.comment('keep-alive');
+    if (this.early !== '') this.content(this.early);
+    this.early = '';
   }
-  const chunks = chunker(publicId, request.model, submitted.createdAt);
-  try {
-    const content = outcomeOf(result, publicId, timeoutMs);
-    sse.data(chunks.role());
-    sse.data(chunks.content(content));
-    sse.data(chunks.finish('stop'));
-    sse.data(chunks.usage(result.kind === 'finished' ? (result.outcome.usage ?? ZERO_USAGE) : ZERO_USAGE));
-    sse.done();
-  } catch (error) {
-    sse.error(error);
+
+  content(text: string): void {
+    if (!this.sse || !this.chunks) {
+      // Only a worker faster than the submit's reply gets here (it relays once the job row is committed).
+      this.early += text;
+      return;
+    }
+    if (!this.roleSent) this.sse.data(this.chunks.role());
+    this.roleSent = true;
+    this.sse.data(this.chunks.content(text));
+  }
+
+  finish(result: Exclude<WaitResult, { kind: 'aborted' }>, publicId: string, timeoutMs: number, relay: RelayedText): void {
+    const sse = this.sse!;
+    const chunks = this.chunks!;
+    try {
+      const rest = relay.rest(outcomeOf(result, publicId, timeoutMs), publicId);
+      if (rest !== '' || !this.roleSent) this.content(rest);
+      sse.data(chunks.finish('stop'));
+      sse.data(chunks.usage(result.kind === 'finished' ? (result.outcome.usage ?? ZERO_USAGE) : ZERO_USAGE));
+      sse.done();
+    } catch (error) {
+      sse.error(error);
+    }
   }
 }

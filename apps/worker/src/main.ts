@@ -24,6 +24,7 @@ import { runJob, type JobRunnerDeps } from './run-job.js';
 import { startTriggerScheduler } from './trigger-scheduler.js';
 import { RunningJobs } from './running-jobs.js';
 import { agentStep } from './steps/agent-step.js';
+import { TokenRelays } from './token-relay.js';
 import { wasmStep } from './steps/wasm-step.js';
 
 const config = loadConfigOrExit(() => loadWorkerConfig());
@@ -96,6 +97,7 @@ const finished = new NotifyBatcher(pool, CHANNELS.jobFinished, (error) =>
   log.warn({ err: error.message }, 'could not announce finished jobs; waiting callers re-read them after reconnecting'),
 );
 
+const relays = new TokenRelays(pool, log);
 const deps: JobRunnerDeps = {
   pool,
   log,
@@ -105,7 +107,8 @@ const deps: JobRunnerDeps = {
   jobTimeoutMs: config.MULE_JOB_TIMEOUT_SECONDS * 1000,
   maxParallel: config.MULE_JOB_MAX_PARALLEL,
   logContent: config.MULE_LOG_CONTENT,
-  steps: { wasm: wasmStep(wasm, loadModule), agent: agentStep(agents) },
+  steps: { wasm: wasmStep(wasm, loadModule), agent: agentStep(agents, relays) },
+  relays,
 };
 enableWorkerMetrics();
 metrics.slots.set(config.WORKER_CONCURRENCY);

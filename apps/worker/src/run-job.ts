@@ -5,7 +5,7 @@
  * through its commit; 16 clients did ~3,800 commits/s with the NOTIFY inside against ~11,000 with it after).
  * Database failures propagate: pg-boss hands the job back and a later claim resumes it from the rows.
  */
-import { formatJobId, initialState, toMuleError, type JobGraph, type JsonValue, type LifecycleEvent } from '@mule/core';
+import { formatJobId, initialState, toMuleError, type JobGraph, type JobPlan, type JsonValue, type LifecycleEvent } from '@mule/core';
 import { claimJob, takeOverRows, writeTransition, type Claim, type StepRowRead, type JobQueue, type NotifyBatcher, type Pool } from '@mule/db';
 import type { Logger } from '@mule/observability';
 import { metrics } from '@mule/observability';
@@ -15,6 +15,7 @@ import { jobProgram, type JobProgram } from './driver/job-graph.js';
 import { priorFromRows } from './driver/prior-rows.js';
 import type { RunningJobs } from './running-jobs.js';
 import type { StepRunners } from './steps/step-runner.js';
+import type { TokenRelays } from './token-relay.js';
 
 export interface JobRunnerDeps {
   pool: Pool;
@@ -30,6 +31,8 @@ export interface JobRunnerDeps {
   maxParallel: number;
   steps: StepRunners;
   logContent: boolean;
+  /** Streamed jobs' output steps relay their tokens (the same registry the agent step runner reads). */
+  relays?: TokenRelays;
 }
 
 const TAKEN_OVER = {
@@ -66,6 +69,7 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
       deps.finished.send(job.id);
       return;
     }
+    if (job.stream) deps.relays?.open(job.id, job.attempts, job.plan as JobPlan);
     let startedEvent: LifecycleEvent = { type: 'job_started', at: Date.now() };
     let waited = 0;
     if (job.attempts > 1) {
@@ -102,6 +106,7 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
   } finally {
     metrics.busySlots.dec();
     running.finish(job.id);
+    deps.relays?.close(job.id);
   }
 }
 

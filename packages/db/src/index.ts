@@ -20,3 +20,4 @@ export * from './job-counts.js';
 export * from './job-waits.js';
 export * from './mcp-servers-repo.js';
 export * from './triggers-repo.js';
+export * from './job-tokens.js';

@@ -43,6 +43,8 @@ export interface NewJob {
   replayOf?: string | null;
   /** The trigger (schedule or webhook) that starts it. */
   trigger?: string | null;
+  /** A stream waits on it: the worker relays the output step's tokens (token-relay.ts). */
+  stream?: boolean;
 }
 
 /** A job as an earlier submit with the same Idempotency-Key left it. */
@@ -61,8 +63,8 @@ export type InsertJobResult = { kind: 'created' } | { kind: 'duplicate'; existin
  */
 export function jobInsertStatement(job: NewJob): { text: string; values: unknown[] } {
   return {
-    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id, replay_of, trigger)
-           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10)`,
+    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id, replay_of, trigger, stream)
+           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11)`,
     values: [
       job.id,
       job.workflow,
@@ -74,6 +76,7 @@ export function jobInsertStatement(job: NewJob): { text: string; values: unknown
       job.apiKeyId,
       job.replayOf ?? null,
       job.trigger ?? null,
+      job.stream ?? false,
     ],
   };
 }

@@ -44,6 +44,8 @@ export interface ClaimedJob {
   startedAt: Date;
   /** This claim also wrote step 0's first attempt `running` (a first claim whose first step starts plainly). */
   firstStarted: boolean;
+  /** A stream waits on the job: relay the output step's tokens. */
+  stream: boolean;
 }
 
 /**
@@ -65,7 +67,7 @@ export async function claimJob(db: Queryable, id: string, queueId: string = id):
     `WITH claimed AS (
        UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now())
         WHERE id = $1 AND status IN ('queued', 'running', 'waiting') AND COALESCE(queue_id, id) = $2
-        RETURNING id, workflow_name AS "workflowName", input, plan, attempts, created_at AS "createdAt", started_at AS "startedAt"
+        RETURNING id, workflow_name AS "workflowName", input, plan, attempts, created_at AS "createdAt", started_at AS "startedAt", stream
      ), first_step AS (
        INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
        SELECT id, 0, 1, plan->'steps'->0->>'id', plan->'steps'->0->>'type', 'running', input FROM claimed

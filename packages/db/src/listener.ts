@@ -17,6 +17,8 @@ export const CHANNELS = {
   definitionsChanged: 'mule_definitions_changed',
   /** payload: empty. Sent by the api after an API key was created or revoked. */
   keysChanged: 'mule_keys_changed',
+  /** payload: `<job uuid>,<source>,<seq>,<text>` (token-relay.ts). Sent by a worker while a streamed job's output step runs. */
+  jobTokens: 'mule_job_tokens',
 } as const;
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 
