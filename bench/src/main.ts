@@ -20,6 +20,7 @@ import { measureFloor } from './floor.js';
 import { measureGraphs, PROVIDER_DELAY_MS, type GraphLatency } from './graph-latency.js';
 import { closeClient } from './http-client.js';
 import { measureSyncWorkflow, measureWasmExecute } from './sync-latency.js';
+import { measureWorkflowTtft, TTFT_REPLY, type WorkflowTtft } from './workflow-ttft.js';
 import type { Latency } from './stats.js';
 import { measureColdCompile, measureWarmRun, type ColdRun } from './wasm.js';
 
@@ -70,6 +71,7 @@ const results: {
   wasm_warm_run?: Latency;
   wasm_cold_compile?: ColdRun;
   agent_overhead?: AgentOverhead;
+  workflow_ttft?: WorkflowTtft;
   cancel?: CancelLatency;
   async?: Throughput[];
   graphs?: GraphLatency;
@@ -97,6 +99,16 @@ try {
     results.agent_overhead = await withStack(0, (apiUrl) => measureAgentOverhead(apiUrl, fake.url, calls));
   } finally {
     await fake.close();
+  }
+
+  const streaming = await startFakeProvider();
+  streaming.onRequest = () => TTFT_REPLY;
+  try {
+    const calls = sized(200);
+    console.log(`time to first token: workflow/<one agent step> vs agent/<name>, fake provider streaming, ${calls} calls each…`);
+    results.workflow_ttft = await withStack(1, (apiUrl) => measureWorkflowTtft(apiUrl, streaming.url, calls));
+  } finally {
+    await streaming.close();
   }
 
   const slow = await startFakeProvider();
@@ -143,6 +155,7 @@ const warm = results.wasm_warm_run!;
 const cold = results.wasm_cold_compile!;
 const agent = results.agent_overhead!;
 const cancel = results.cancel!;
+const ttft = results.workflow_ttft!;
 const graphs = results.graphs!;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(1)}x`;
 const rows: string[][] = [
@@ -154,6 +167,8 @@ const rows: string[][] = [
   [`WASM cold compile + first run, ${(cold.module_bytes / 1e6).toFixed(2)} MB`, String(cold.cold_ms), '', `then ${cold.warm_after_ms} ms warm`, ''],
   ['agent/<name>, fake provider answering at once', String(agent.mule.p50), String(agent.mule.p99), `raw openai ${agent.direct.p50} / ${agent.direct.p99}`, ''],
   ['  agent overhead over the raw openai client', String(agent.overhead_p50), String(agent.overhead_p99), '', '<= 5 ms p50'],
+  ['first token, workflow/<one agent step> streamed', String(ttft.workflow.p50), String(ttft.workflow.p99), `agent/<name> ${ttft.agent.p50} / ${ttft.agent.p99}`, ''],
+  ['  added by the workflow path (relay by NOTIFY)', String(ttft.added_p50), String(ttft.added_p99), '', '<= 10 ms p50'],
   ['sync workflow, 10 WASM steps, over HTTP', String(graphs.linear_10.p50), String(graphs.linear_10.p99), `1 step: ${graphs.linear_1.p50} / ${graphs.linear_1.p99}`, ''],
   ['  each extra step of a linear WASM workflow', String(graphs.per_extra_step_p50), '', '', '<= 1 ms p50'],
   [`fan-out of 8 agent steps, provider ${PROVIDER_DELAY_MS} ms`, String(graphs.fan_out_8_agents.p50), String(graphs.fan_out_8_agents.p99), '', '<= 300 ms'],
