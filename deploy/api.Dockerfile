@@ -57,6 +57,8 @@ COPY --from=build /app/packages/db/dist packages/db/dist
 # The SQL migrations: `migrate-main.js` applies them and /readyz checks the database has every one of them.
 COPY --from=build /app/prisma/migrations prisma/migrations
 COPY --from=build /app/apps/api/dist apps/api/dist
+# The dashboard the api serves at /ui (static files; apps/ui is a dev dependency of the api, so the prune keeps it).
+COPY --from=build /app/apps/ui/dist apps/ui/dist
 USER node
 EXPOSE 8080
 # No curl in slim images: Node's own fetch. /healthz is "process up"; readiness (/readyz) is the orchestrator's.

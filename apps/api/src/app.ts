@@ -8,6 +8,7 @@ import type { DefinitionContext } from './definitions-service.js';
 import { sendError } from './http-errors.js';
 import { chatCompletionsRouter } from './routes/chat-completions.js';
 import { definitionsRouter } from './routes/definitions.js';
+import { eventsRouter } from './routes/events.js';
 import { healthRouter } from './routes/health.js';
 import { hooksRouter } from './routes/hooks.js';
 import { jobsRouter } from './routes/jobs.js';
@@ -15,6 +16,7 @@ import { keysRouter } from './routes/keys.js';
 import { mcpRouter } from './routes/mcp.js';
 import { modelsRouter } from './routes/models.js';
 import { responsesRouter } from './routes/responses.js';
+import { uiRouter } from './routes/ui.js';
 import { waitsRouter } from './routes/waits.js';
 import { wasmExecuteRouter } from './routes/wasm-execute.js';
 import { keyOrResumeToken } from './resume-links.js';
@@ -63,6 +65,8 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
     res.setHeader('Connection', 'close');
     sendError(res, new MuleError('unavailable', 'the api is stopping; send the request again', { details: { retryAfterSeconds: 1 } }));
   });
+  // The dashboard's static files: no key (the page asks for one and sends it on its /v1 calls).
+  app.use(uiRouter(ctx.access));
   // Webhooks: no API key (the signature over the raw body authenticates them), their own raw-body parser.
   app.use(hooksRouter(ctx));
   // Who is calling, before any body is read: an unauthenticated flood costs no parsing.
@@ -79,6 +83,7 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
   app.use(chatCompletionsRouter(ctx));
   app.use(responsesRouter(ctx));
   app.use(jobsRouter(ctx));
+  app.use(eventsRouter(ctx));
   app.use(waitsRouter(ctx));
   app.use(wasmExecuteRouter(ctx));
   app.use(definitionsRouter(ctx, defs));

@@ -6,6 +6,7 @@ import { agentCatalog, anyAgentDefined, CHANNELS, countJobs, hashKey, createPool
 import type { ApiContext } from './api-context.js';
 import { Access } from './access.js';
 import { createApp } from './app.js';
+import { jobEvents } from './routes/events.js';
 import { applyDefinitionFiles } from './apply-definition-files.js';
 import { JobWaiters } from './await-job.js';
 import { BoundedWasmRunner, createCapacity } from './capacity.js';
@@ -54,10 +55,13 @@ const definitionsChangedElsewhere = () => {
 // One LISTEN connection per api process: finished jobs wake sync callers; definition changes drop caches.
 const listener = new Listener({
   connectionString: config.DATABASE_URL,
-  channels: [CHANNELS.jobFinished, CHANNELS.definitionsChanged, CHANNELS.keysChanged, CHANNELS.jobTokens],
+  channels: [CHANNELS.jobFinished, CHANNELS.jobQueued, CHANNELS.definitionsChanged, CHANNELS.keysChanged, CHANNELS.jobTokens],
   applicationName: 'mule-api-listener',
   onNotification: (channel, payload) => {
     if (channel === CHANNELS.jobTokens) return tokens.onTokens(payload);
+    // New and finished jobs also feed the dashboard's /v1/events (nothing is read while nobody watches).
+    jobEvents.notified(channel, payload);
+    if (channel === CHANNELS.jobQueued) return;
     if (channel === CHANNELS.jobFinished) waiters.onFinished(payload);
     else if (channel === CHANNELS.keysChanged) access.keysChanged();
     else definitionsChangedElsewhere();

@@ -1,0 +1,14 @@
+// The dashboard is served by the api at /ui (apps/api/src/routes/ui.ts), from the same origin as the API it calls.
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  base: '/ui/',
+  plugins: [react()],
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    // The api's policy for /ui allows no inline script: no preload polyfill snippet.
+    modulePreload: { polyfill: false },
+  },
+});

@@ -1,0 +1,82 @@
+/** Definitions (admin keys, or an open api): workflows with their graph, agents, providers (never keys), modules, triggers. */
+import { useEffect, useState } from 'react';
+import { api, ApiError, type JobView, type List } from './api.js';
+import { StepGraph } from './step-graph.js';
+import { Json, when } from './status.js';
+
+const KINDS = [
+  { name: 'Workflows', path: '/v1/workflows' },
+  { name: 'Agents', path: '/v1/agents' },
+  { name: 'Providers', path: '/v1/providers' },
+  { name: 'Modules', path: '/v1/wasm/modules' },
+  { name: 'Triggers', path: '/v1/triggers' },
+] as const;
+
+type Definition = Record<string, unknown> & { name: string; updated_at?: string; version?: number };
+
+/** A workflow's steps as a graph: `needs` as written, or the list rule (each step needs the one before). */
+function workflowGraph(definition: Definition): JobView['graph'] {
+  const steps = Array.isArray(definition['steps']) ? (definition['steps'] as { id?: string; type?: string; needs?: string[] }[]) : [];
+  return steps.map((step, i) => ({
+    id: step.id ?? `step ${i + 1}`,
+    type: step.type ?? 'step',
+    needs: step.needs ?? (i === 0 ? [] : [steps[i - 1]!.id ?? `step ${i}`]),
+  }));
+}
+
+/** What a row shows next to the name: the fields that tell definitions of a kind apart. */
+function summary(definition: Definition): string {
+  const parts: string[] = [];
+  for (const field of ['type', 'kind', 'model', 'provider', 'workflow', 'schedule', 'base_url', 'sha256', 'size']) {
+    const value = definition[field];
+    if (typeof value === 'string' || typeof value === 'number') parts.push(`${field}: ${field === 'sha256' ? String(value).slice(0, 12) : value}`);
+  }
+  if (definition['has_api_key'] !== undefined) parts.push(definition['has_api_key'] ? 'key stored' : 'no key stored');
+  return parts.join(' · ');
+}
+
+export function DefinitionsPage() {
+  const [kind, setKind] = useState<(typeof KINDS)[number]>(KINDS[0]);
+  const [rows, setRows] = useState<Definition[] | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+
+  useEffect(() => {
+    setRows(null);
+    setProblem(null);
+    api<List<Definition>>('GET', kind.path).then(
+      (list) => setRows(list.data),
+      (error: Error) => setProblem(error instanceof ApiError && error.status === 403 ? 'Definitions need an admin API key.' : error.message),
+    );
+  }, [kind]);
+
+  return (
+    <section>
+      <h1>Definitions</h1>
+      <div className="tabs" role="tablist" aria-label="Kinds of definition">
+        {KINDS.map((entry) => (
+          <button key={entry.path} type="button" role="tab" aria-selected={entry === kind} className={entry === kind ? 'active' : 'secondary'} onClick={() => setKind(entry)}>
+            {entry.name}
+          </button>
+        ))}
+      </div>
+      {problem ? <p role="alert" className="notice">{problem}</p> : null}
+      {rows === null && !problem ? <p className="muted">Loading…</p> : null}
+      {rows?.length === 0 ? <p className="muted">None defined.</p> : null}
+      {rows?.map((definition) => (
+        <details key={definition.name} className="card">
+          <summary>
+            <strong>{definition.name}</strong>
+            {definition.version !== undefined ? <span className="muted"> · version {definition.version}</span> : null}
+            <span className="muted"> · {summary(definition)}</span>
+            <span className="muted"> · updated {when(definition.updated_at)}</span>
+          </summary>
+          {kind.path === '/v1/workflows' ? <StepGraph graph={workflowGraph(definition)} /> : null}
+          <Json value={definition} />
+        </details>
+      ))}
+      {kind.path === '/v1/workflows' && rows?.length ? (
+        <p className="muted">Each workflow shows its current version; jobs keep the version they ran with (see a run's graph).</p>
+      ) : null}
+    </section>
+  );
+}
