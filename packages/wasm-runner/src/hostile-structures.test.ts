@@ -1,22 +1,13 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { admitModule, sha256Hex, WasmRunner } from '@mule/wasm-runner';
+import { encodeU32 } from './wasm-binary.js';
 
 /**
  * Hostile modules that ask V8 for many or huge host-allocated structures from a few bytes. Counts in the
  * millions are unwieldy as WAT, so they are built here with a tiny binary builder; each module is the smallest
  * valid-looking WASI command (`_start` exported) around the one structure under test.
  */
-const u32 = (value: number): number[] => {
-  const out: number[] = [];
-  let rest = value;
-  do {
-    let b = rest % 128;
-    rest = Math.floor(rest / 128);
-    if (rest !== 0) b |= 0x80;
-    out.push(b);
-  } while (rest !== 0);
-  return out;
-};
+const u32 = encodeU32;
 /** A vector: its count, then `count` entries made by `entry(i)`. */
 function repeat(count: number, entry: (i: number) => readonly number[]): number[] {
   const out = u32(count);
