@@ -136,6 +136,24 @@ describe('workflow streams relay tokens', () => {
     expect(stack.fake.requests[0]?.body.stream).toBeFalsy();
   });
 
+  test('a long multibyte answer is relayed in NOTIFYs under 8000 bytes, surrogate pairs whole, adding up exactly', async () => {
+    // ~60 KB of UTF-8 with no delay between words: coalesced into payloads split at the NOTIFY limit.
+    const long = Array.from({ length: 4000 }, (_, i) => `€${i}😀`).join(' ');
+    stack.fake.script({ text: long });
+    const { data: stream, response } = await stack.client.chat.completions
+      .create({ model: 'workflow/shout-then-answer', messages: user('go'), stream: true })
+      .withResponse();
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(contentOf(chunks)).toBe(long);
+    const sent = payloads.get(uuidOf(response.headers.get('x-mule-job-id')))!;
+    expect(sent.length).toBeGreaterThan(7);
+    for (const one of sent) {
+      expect(Buffer.byteLength(one)).toBeLessThan(8000);
+      expect(one).not.toContain('\ufffd');
+    }
+  });
+
   test('an output of ${{ steps.<id>.output.prompt }} relays that step, JSON-encoded as the content is', async () => {
     stack.fake.script({ text: 'say "hi" back\nnow', tokenDelayMs: 30 });
     const { data: stream, response } = await stack.client.chat.completions
