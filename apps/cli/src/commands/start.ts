@@ -98,7 +98,7 @@ export async function startCommand(): Promise<number> {
     const host = env['HOST'] && env['HOST'] !== '0.0.0.0' ? env['HOST'] : '127.0.0.1';
     const url = `http://${host}:${port}`;
     const body = JSON.stringify({ model: 'workflow/shout', messages: [{ role: 'user', content: 'hello from mule' }] });
-    console.log(`\nMule is running at ${url}  (Ctrl-C stops it)\n\nTry it:\n  curl -s ${url}/v1/chat/completions -H 'Content-Type: application/json' -d '${body}'\n`);
+    console.log(`\nMule is running at ${url}  (Ctrl-C stops it)\nDashboard: ${url}/ui\n\nTry it:\n  curl -s ${url}/v1/chat/completions -H 'Content-Type: application/json' -d '${body}'\n`);
   });
   const worker = run('worker', 'apps/worker/dist/main.js', env, () => {});
   children.push(api, worker);
