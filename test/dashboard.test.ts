@@ -207,7 +207,11 @@ describe('/v1/events', () => {
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     let text = '';
     const until = async (check: () => boolean) => {
-      while (!check()) text += (await reader.read()).value ?? '';
+      while (!check()) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the event stream ended; it said: ${text}`);
+        text += value;
+      }
     };
     await until(() => text.includes(': ready'));
     const foreign = await submit('fan', 'not yours');

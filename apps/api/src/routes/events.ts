@@ -62,6 +62,7 @@ export class JobEvents {
   /** From the api's listener: costs nothing while nobody watches. */
   notified(channel: string, payload: string): void {
     if (this.groups.size === 0) return;
+    if (channel !== CHANNELS.jobQueued && channel !== CHANNELS.jobFinished) return;
     if (channel === CHANNELS.jobFinished) for (const id of payload.split(',')) if (id) this.finished.add(id);
     this.pending ??= setTimeout(() => {
       this.pending = null;
