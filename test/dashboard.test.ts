@@ -45,6 +45,9 @@ beforeAll(async () => {
   expect((await put('fan', [{ id: 'split', wasm: 'echo' }, { id: 'left', wasm: 'echo', needs: ['split'] }, { id: 'right', wasm: 'echo', needs: ['split'] }, { id: 'join', wasm: 'echo', needs: ['left', 'right'] }])).status).toBe(201);
   expect((await put('nap', [{ id: 'nap', wasm: 'sleep', timeout_ms: 120_000 }])).status).toBe(201);
   expect((await put('approval', [{ id: 'prepare', wasm: 'echo' }, { id: 'approve', wait: { timeout: '1h' } }, { id: 'publish', wasm: 'echo' }])).status).toBe(201);
+  // Stored only (neither is contacted or fired here): the definitions page lists them.
+  expect((await http(api.url, 'PUT', '/v1/mcp_servers/docs', { url: 'http://127.0.0.1:9/mcp', tools: ['search'] }, bearer(ADMIN))).status).toBe(201);
+  expect((await http(api.url, 'PUT', '/v1/triggers/nightly', { workflow: 'fan', schedule: '0 3 * * *', timezone: 'Europe/Paris' }, bearer(ADMIN))).status).toBe(201);
 
   const executablePath = await sparticuz.executablePath();
   browser = await chromium.launch({ executablePath, args: [...sparticuz.args.filter((arg) => !WEAKENING.has(arg)), ...QUIET], headless: true });
@@ -172,7 +175,7 @@ describe('the dashboard at /ui, in a real browser, keys on', () => {
     await shot('playground');
   });
 
-  test('definitions list workflows with their graph, modules, and providers without keys', async () => {
+  test('definitions list workflows with their graph, modules, providers without keys, MCP servers and triggers', async () => {
     await page.getByRole('link', { name: 'Definitions' }).click();
     await page.locator('summary', { hasText: 'approval' }).click();
     await page.locator('details[open] svg.graph g[data-step="approve"]').waitFor();
@@ -181,6 +184,10 @@ describe('the dashboard at /ui, in a real browser, keys on', () => {
     await page.locator('summary', { hasText: 'sleep' }).waitFor();
     await page.getByRole('tab', { name: 'Providers' }).click();
     await page.getByText('None defined.').waitFor();
+    await page.getByRole('tab', { name: 'MCP servers' }).click();
+    await page.locator('summary', { hasText: 'url: http://127.0.0.1:9/mcp' }).waitFor();
+    await page.getByRole('tab', { name: 'Triggers' }).click();
+    await page.locator('summary', { hasText: 'schedule: 0 3 * * *' }).waitFor();
   });
 
   test('on a phone in dark mode the runs page fits the screen (the table scrolls inside it)', async () => {

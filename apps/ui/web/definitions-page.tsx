@@ -1,4 +1,4 @@
-/** Definitions (admin keys, or an open api): workflows with their graph, agents, providers (never keys), modules, triggers. */
+/** Definitions (admin keys, or an open api): workflows with their graph, agents, providers (never keys), modules, MCP servers, triggers. */
 import { useEffect, useState } from 'react';
 import { api, ApiError, type JobView, type List } from './api.js';
 import { StepGraph } from './step-graph.js';
@@ -9,6 +9,7 @@ const KINDS = [
   { name: 'Agents', path: '/v1/agents' },
   { name: 'Providers', path: '/v1/providers' },
   { name: 'Modules', path: '/v1/wasm/modules' },
+  { name: 'MCP servers', path: '/v1/mcp_servers' },
   { name: 'Triggers', path: '/v1/triggers' },
 ] as const;
 
@@ -27,7 +28,7 @@ function workflowGraph(definition: Definition): JobView['graph'] {
 /** What a row shows next to the name: the fields that tell definitions of a kind apart. */
 function summary(definition: Definition): string {
   const parts: string[] = [];
-  for (const field of ['type', 'kind', 'model', 'provider', 'workflow', 'schedule', 'base_url', 'sha256', 'size']) {
+  for (const field of ['type', 'kind', 'model', 'provider', 'workflow', 'schedule', 'url', 'base_url', 'sha256', 'size']) {
     const value = definition[field];
     if (typeof value === 'string' || typeof value === 'number') parts.push(`${field}: ${field === 'sha256' ? String(value).slice(0, 12) : value}`);
   }
