@@ -97,9 +97,10 @@ describe('npm start', () => {
     const answer = await shout(url);
     expect(answer.status).toBe(200);
     expect(answer.body.choices[0].message.content).toBe('HELLO FROM MULE');
-    // The graph example (examples/word-shout.yaml): a fan-out per word, a branch for long messages, a join.
+    // The graph example (examples/word-shout.yaml): a fan-out per word, a branch for long messages, a join; and the
+    // MCP example's agent (examples/mcp-tools.yaml), stored without contacting its server.
     const models = await http(url, 'GET', '/v1/models');
-    expect(models.body.data.map((m: { id: string }) => m.id)).toEqual(expect.arrayContaining(['workflow/word-shout', 'workflow/announce']));
+    expect(models.body.data.map((m: { id: string }) => m.id)).toEqual(expect.arrayContaining(['workflow/word-shout', 'workflow/announce', 'agent/researcher']));
     const wordShout = (content: string) =>
       http(url, 'POST', '/v1/chat/completions', { model: 'workflow/word-shout', messages: [{ role: 'user', content }] });
     const short = await wordShout('hello  from mule');
