@@ -2,7 +2,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { MuleError } from '@mule/core';
 import { isConnectionError } from '@mule/db';
-import { metrics } from '@mule/observability';
+import { context, contextFromHeaders, metrics, SpanKind, SpanStatusCode, trace, tracer } from '@mule/observability';
 import type { ApiContext } from './api-context.js';
 import type { DefinitionContext } from './definitions-service.js';
 import { sendError } from './http-errors.js';
@@ -47,15 +47,33 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
 
   app.use((req, res, next) => {
     const started = process.hrtime.bigint();
+    // The request's server span continues the caller's W3C traceparent; without tracing it is the no-op span.
+    const span = tracer.startSpan(
+      req.method,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': req.path } },
+      contextFromHeaders(req.headers),
+    );
+    const traceId = span.isRecording() ? span.spanContext().traceId : undefined;
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       // The route pattern, not the path: job ids and names must not become label values.
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
       metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       metrics.httpDuration.observe({ route }, ms / 1000);
-      ctx.log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 100) / 100 }, 'request');
+      if (traceId) {
+        span.updateName(`${req.method} ${route}`);
+        span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });
+        if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      span.end();
+      ctx.log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 100) / 100, ...(traceId ? { trace_id: traceId } : {}) }, 'request');
     });
-    next();
+    if (!traceId) return next();
+    // Body parsers resume in the socket's callbacks: the request and response are bound so they keep this context.
+    const spanContext = trace.setSpan(context.active(), span);
+    context.bind(spanContext, req);
+    context.bind(spanContext, res);
+    context.with(spanContext, next);
   });
 
   app.use(securityHeaders);

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { buildJobGraph, formatJobId, jobPlanSchema, planGraphSpec } from '@mule/core';
 import type { JobRow, JobStepRow } from '@mule/db';
+import { traceIdOf } from '@mule/observability';
 import type { ResumeUrlOf } from './resume-links.js';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
@@ -98,8 +99,8 @@ export function jobView(job: JobRow, resumeUrl?: ResumeUrlOf) {
     replay_of: job.replayOf === null ? null : formatJobId(job.replayOf),
     // The trigger (schedule or webhook) that started the job; null for a job submitted through the API.
     trigger: job.trigger ?? null,
-    // Tracing comes later; the field is in the view now so clients can rely on it.
-    trace_id: null,
+    // The trace of the request that submitted the job (null when tracing was off), which every claim continues.
+    trace_id: traceIdOf(job.traceContext),
     graph: cachedGraph(job.plan),
     steps: job.steps.map((step) => stepView(job.id, step, resumeUrl)),
   };

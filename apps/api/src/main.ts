@@ -13,11 +13,18 @@ import { BoundedWasmRunner, createCapacity } from './capacity.js';
 import { loadApiConfig } from './config.js';
 import { SubmitTargets } from './submit-targets.js';
 import { TokenRelay } from './token-relay.js';
-import { createLogger, recordTokens, setJobCountsReader } from '@mule/observability';
+import { createLogger, inSpan, recordTokens, setJobCountsReader, startTracing } from '@mule/observability';
 
 const config = loadConfigOrExit(() => loadApiConfig());
 
 const log = createLogger('mule-api', config.LOG_LEVEL);
+const tracing = await startTracing({
+  endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  protocol: config.OTEL_EXPORTER_OTLP_PROTOCOL,
+  serviceName: config.OTEL_SERVICE_NAME,
+  logContent: config.MULE_LOG_CONTENT,
+});
+log.info({ tracing: tracing.enabled, ...(tracing.enabled ? { protocol: config.OTEL_EXPORTER_OTLP_PROTOCOL } : {}) }, tracing.enabled ? 'tracing on' : 'tracing off');
 let stopping = false;
 const pool = createPool({ connectionString: config.DATABASE_URL, max: config.MULE_DB_POOL_MAX, applicationName: 'mule-api' });
 const prisma = createPrisma(pool);
@@ -46,7 +53,7 @@ const agents = createAgentDirectory({
   envAllow: config.MULE_ENV_ALLOW,
   secretKey: config.MULE_SECRET_KEY,
   loadBytes: loadModule,
-  runModule: (run) => wasm.runUnbounded(run),
+  runModule: (run) => inSpan('wasm_run', { attributes: { 'mule.wasm.sha256': run.sha256 } }, () => wasm.runUnbounded(run)),
 });
 const definitionsChangedElsewhere = () => {
   targets.clear();
@@ -168,6 +175,7 @@ async function shutdown(signal: string): Promise<void> {
   await Promise.allSettled([listener.stop(), queue.stop(), wasm.close(), agents.close()]);
   await prisma.$disconnect().catch(() => {});
   await pool.end().catch(() => {});
+  await tracing.shutdown().catch(() => {});
   log.info('stopped');
   process.exit(0);
 }

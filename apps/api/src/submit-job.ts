@@ -4,6 +4,7 @@
  */
 import { buildJobInput, MuleError, type ChatMessage, type JobStatus } from '@mule/core';
 import { insertJob, type JobQueue, type NotifyBatcher, type Pool } from '@mule/db';
+import { currentTraceContext } from '@mule/observability';
 import type { SubmitTargets } from './submit-targets.js';
 
 export interface SubmitRequest {
@@ -50,6 +51,8 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     idempotencyKey: request.idempotencyKey,
     apiKeyId: request.apiKeyId,
     stream: request.stream ?? false,
+    // The request's trace (its server span): the worker's spans for this job continue it.
+    traceContext: currentTraceContext(),
   });
   if (result.kind === 'created') {
     deps.announceJobs.send();

@@ -42,6 +42,16 @@ const schema = z.object({
   LOG_LEVEL: logLevelVar,
   /** Log prompts and outputs (off by default). */
   MULE_LOG_CONTENT: boolVar(false),
+  /**
+   * OpenTelemetry traces go to this OTLP/HTTP collector (http://collector:4318); unset, no tracing SDK is loaded.
+   * The SDK itself also reads the other standard OTEL_* variables (OTEL_EXPORTER_OTLP_HEADERS, ..._TIMEOUT,
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) from the environment: those are its own, parsed by it.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  /** `http/protobuf` (the OpenTelemetry default) or `http/json`. */
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json']).default('http/protobuf'),
+  /** The service name on this process's spans. */
+  OTEL_SERVICE_NAME: z.string().min(1).default('mule-worker'),
 });
 
 export type WorkerConfig = z.infer<typeof schema>;

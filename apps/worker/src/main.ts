@@ -15,7 +15,7 @@ import {
 } from '@mule/db';
 import { WasmRunner } from '@mule/wasm-runner';
 import { loadWorkerConfig } from './config.js';
-import { createLogger, enableWorkerMetrics, metrics } from '@mule/observability';
+import { createLogger, enableWorkerMetrics, inSpan, metrics, startTracing } from '@mule/observability';
 import { ClaimLoop } from './claim-loop.js';
 import { portOf, startMetricsServer } from './metrics-server.js';
 import { scheduleReaper } from './reaper.js';
@@ -30,6 +30,13 @@ import { wasmStep } from './steps/wasm-step.js';
 const config = loadConfigOrExit(() => loadWorkerConfig());
 
 const log = createLogger('mule-worker', config.LOG_LEVEL);
+const tracing = await startTracing({
+  endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  protocol: config.OTEL_EXPORTER_OTLP_PROTOCOL,
+  serviceName: config.OTEL_SERVICE_NAME,
+  logContent: config.MULE_LOG_CONTENT,
+});
+log.info({ tracing: tracing.enabled, ...(tracing.enabled ? { protocol: config.OTEL_EXPORTER_OTLP_PROTOCOL } : {}) }, tracing.enabled ? 'tracing on' : 'tracing off');
 const pool = createPool({
   connectionString: config.DATABASE_URL,
   // Each running job writes through at most one connection at a time (its driver feeds one event at a time);
@@ -46,7 +53,7 @@ const agents = createAgentDirectory({
   envAllow: config.MULE_ENV_ALLOW,
   secretKey: config.MULE_SECRET_KEY,
   loadBytes: loadModule,
-  runModule: (run) => wasm.run(run),
+  runModule: (run) => inSpan('wasm_run', { attributes: { 'mule.wasm.sha256': run.sha256 } }, () => wasm.run(run)),
 });
 const running = new RunningJobs();
 let stopping = false;
@@ -150,6 +157,7 @@ async function shutdown(signal: string): Promise<void> {
   metricsServer.close();
   await prisma.$disconnect().catch(() => {});
   await pool.end().catch(() => {});
+  await tracing.shutdown().catch(() => {});
   log.info('stopped');
   process.exit(0);
 }

@@ -6,9 +6,9 @@
  * Database failures propagate: pg-boss hands the job back and a later claim resumes it from the rows.
  */
 import { formatJobId, initialState, toMuleError, type JobGraph, type JobPlan, type JsonValue, type LifecycleEvent } from '@mule/core';
-import { claimJob, takeOverRows, writeTransition, type Claim, type StepRowRead, type JobQueue, type NotifyBatcher, type Pool } from '@mule/db';
+import { claimJob, takeOverRows, writeTransition, type Claim, type ClaimedJob, type StepRowRead, type JobQueue, type NotifyBatcher, type Pool } from '@mule/db';
 import type { Logger } from '@mule/observability';
-import { metrics } from '@mule/observability';
+import { contextFromStored, inSpan, metrics, spanContextOf, traceIdOf } from '@mule/observability';
 import type { QueueJob } from './claim-loop.js';
 import { JobDriver } from './driver/job-driver.js';
 import { jobProgram, type JobProgram } from './driver/job-graph.js';
@@ -41,15 +41,28 @@ const TAKEN_OVER = {
 };
 
 export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<void> {
-  const { pool, running } = deps;
-  const job = await claimJob(pool, queued.jobId, queued.queueId);
+  const job = await claimJob(deps.pool, queued.jobId, queued.queueId);
   if (!job) {
     // Finished, cancelled, or carried by another queue entry now. An earlier worker may have died between its
     // commit and its NOTIFY.
     deps.finished.send(queued.jobId);
     return;
   }
-  const log = deps.log.child({ job_id: formatJobId(job.id), workflow: job.workflowName, attempt: job.attempts });
+  const traceId = traceIdOf(job.traceContext);
+  const log = deps.log.child({ job_id: formatJobId(job.id), workflow: job.workflowName, attempt: job.attempts, ...(traceId ? { trace_id: traceId } : {}) });
+  // One span per claim, in the trace of the request that submitted the job (stored with it): a takeover's claim
+  // is a new span of the same trace, linked to the context it continues.
+  const link = job.attempts > 1 ? spanContextOf(job.traceContext) : null;
+  const attributes = { 'gen_ai.operation.name': 'invoke_workflow', 'mule.job.id': job.id, 'mule.workflow': job.workflowName, 'mule.job.claim': job.attempts };
+  await inSpan(`invoke_workflow ${job.workflowName}`, { attributes, links: link ? [{ context: link }] : [] }, async (span) => {
+    const status = await driveClaimed(deps, queued, job, log);
+    span.setAttribute('mule.job.status', status);
+  }, contextFromStored(job.traceContext));
+}
+
+/** The claimed job's run; returns how this claim ended (a final status, `parked`, or `stopped`). */
+async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJob, log: Logger): Promise<string> {
+  const { pool, running } = deps;
   if (job.attempts === 1) metrics.queueWait.observe((Date.now() - job.createdAt.getTime()) / 1000);
   const controller = running.start(job.id, queued.signal);
   metrics.busySlots.inc();
@@ -67,7 +80,7 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
       log.warn({ code: failure.code, err: failure.message }, 'the job plan cannot run');
       await writeTransition(pool, claim, { ends: [], starts: [], job: { status: 'failed', error: failure.toJSON() } });
       deps.finished.send(job.id);
-      return;
+      return 'failed';
     }
     if (job.stream) deps.relays?.open(job.id, job.attempts, job.plan as JobPlan);
     let startedEvent: LifecycleEvent = { type: 'job_started', at: Date.now() };
@@ -77,7 +90,7 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
       if (rows === null) {
         log.info({ reason: stopReason(controller.signal) }, 'job stopped here without finishing it: nothing more is written for this claim');
         deps.finished.send(job.id);
-        return;
+        return 'stopped';
       }
       waited = waitedMs(program.graph, rows, startedEvent.at);
       startedEvent = { ...startedEvent, ...priorFromRows(program.graph, rows) };
@@ -93,7 +106,7 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
     const status = await driver.run(startedEvent);
     if (status === 'parked') {
       log.info({ ms: Math.round(performance.now() - started) }, 'job handed to a later queue entry');
-      return;
+      return 'parked';
     }
     if (status) {
       metrics.jobs.inc({ workflow: job.workflowName, status });
@@ -103,6 +116,7 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
       log.info({ reason: stopReason(controller.signal) }, 'job stopped here without finishing it: nothing more is written for this claim');
     }
     deps.finished.send(job.id);
+    return status ?? 'stopped';
   } finally {
     metrics.busySlots.dec();
     running.finish(job.id);

@@ -39,6 +39,8 @@ export interface JobRow {
   replayOf: string | null;
   /** The trigger that started the job, or null. */
   trigger: string | null;
+  /** The submitting request's W3C trace context (traceparent, newline, tracestate if any), or null. */
+  traceContext: string | null;
   createdAt: Date;
   startedAt: Date | null;
   completedAt: Date | null;

@@ -45,6 +45,8 @@ export interface NewJob {
   trigger?: string | null;
   /** A stream waits on it: the worker relays the output step's tokens (token-relay.ts). */
   stream?: boolean;
+  /** The submitting request's W3C trace context (traceparent, newline, tracestate if any): the worker continues it. */
+  traceContext?: string | null;
 }
 
 /** A job as an earlier submit with the same Idempotency-Key left it. */
@@ -63,8 +65,8 @@ export type InsertJobResult = { kind: 'created' } | { kind: 'duplicate'; existin
  */
 export function jobInsertStatement(job: NewJob): { text: string; values: unknown[] } {
   return {
-    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id, replay_of, trigger, stream)
-           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11)`,
+    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id, replay_of, trigger, stream, trace_context)
+           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12)`,
     values: [
       job.id,
       job.workflow,
@@ -77,6 +79,7 @@ export function jobInsertStatement(job: NewJob): { text: string; values: unknown
       job.replayOf ?? null,
       job.trigger ?? null,
       job.stream ?? false,
+      job.traceContext ?? null,
     ],
   };
 }

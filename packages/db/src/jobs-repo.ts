@@ -46,6 +46,8 @@ export interface ClaimedJob {
   firstStarted: boolean;
   /** A stream waits on the job: relay the output step's tokens. */
   stream: boolean;
+  /** The submitting request's trace context (jobs.trace_context): every claim continues that trace. */
+  traceContext: string | null;
 }
 
 /**
@@ -67,7 +69,8 @@ export async function claimJob(db: Queryable, id: string, queueId: string = id):
     `WITH claimed AS (
        UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now())
         WHERE id = $1 AND status IN ('queued', 'running', 'waiting') AND COALESCE(queue_id, id) = $2
-        RETURNING id, workflow_name AS "workflowName", input, plan, attempts, created_at AS "createdAt", started_at AS "startedAt", stream
+        RETURNING id, workflow_name AS "workflowName", input, plan, attempts, created_at AS "createdAt", started_at AS "startedAt", stream,
+                  trace_context AS "traceContext"
      ), first_step AS (
        INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
        SELECT id, 0, 1, plan->'steps'->0->>'id', plan->'steps'->0->>'type', 'running', input FROM claimed

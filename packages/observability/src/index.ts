@@ -1,3 +1,21 @@
 export { createLogger, type Logger } from './logger.js';
 export { enableApiMetrics, enableWorkerMetrics, metrics, recordTokens, register, setJobCountsReader } from './metrics.js';
 export type { JobCountsReading } from './metrics.js';
+export {
+  context,
+  contextFromHeaders,
+  contextFromStored,
+  currentTraceContext,
+  inSpan,
+  spanContextOf,
+  SpanKind,
+  SpanStatusCode,
+  startTracing,
+  trace,
+  traceIdOf,
+  tracer,
+  tracingContentAllowed,
+  type Span,
+  type Tracing,
+  type TracingConfig,
+} from './tracing.js';

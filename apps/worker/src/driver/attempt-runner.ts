@@ -5,7 +5,7 @@
  */
 import { MuleError, toMuleError, type JsonValue, type TokenUsage } from '@mule/core';
 import type { Logger } from '@mule/observability';
-import { metrics } from '@mule/observability';
+import { context as otelContext, metrics, SpanStatusCode, trace, tracer } from '@mule/observability';
 import { runStep, stepBackstopMs, type RunnableStep, type StepRunners } from '../steps/step-runner.js';
 
 export interface AttemptOutcome {
@@ -24,7 +24,18 @@ export interface AttemptRun {
 
 export function startAttemptRun(
   runners: StepRunners,
-  context: { jobId: string; step: RunnableStep; input: JsonValue; timeoutMs: number; jobSignal: AbortSignal; log: Logger; logContent: boolean },
+  context: {
+    jobId: string;
+    step: RunnableStep;
+    /** A for_each item's index, or null for the step itself. */
+    item: number | null;
+    attempt: number;
+    input: JsonValue;
+    timeoutMs: number;
+    jobSignal: AbortSignal;
+    log: Logger;
+    logContent: boolean;
+  },
 ): AttemptRun {
   const { step, jobSignal, timeoutMs } = context;
   const controller = new AbortController();
@@ -38,15 +49,26 @@ export function startAttemptRun(
     stepBackstopMs(step, timeoutMs),
   );
   const started = performance.now();
+  // A child of the job's invoke_workflow span (the active one); the no-op tracer makes this free without tracing.
+  const span = tracer.startSpan(context.item === null ? `step ${step.id}` : `step ${step.id} item ${context.item}`, {
+    attributes: {
+      'mule.job.id': context.jobId,
+      'mule.step.id': step.id,
+      'mule.step.type': step.type,
+      'mule.step.attempt': context.attempt,
+      ...(context.item === null ? {} : { 'mule.step.item': context.item }),
+    },
+  });
+  const spanContext = trace.setSpan(otelContext.active(), span);
   const run = async (): Promise<AttemptOutcome> => {
     try {
-      const result = await runStep(runners, {
+      const result = await otelContext.with(spanContext, () => runStep(runners, {
         jobId: context.jobId,
         step: { ...step, timeout_ms: timeoutMs },
         input: context.input,
         signal: controller.signal,
         log: context.log,
-      });
+      }));
       return { ok: true, output: result.output as JsonValue, usage: result.usage, durationMs: performance.now() - started };
     } catch (thrown) {
       return { ok: false, error: attemptError(thrown, step, timeoutMs, controller.signal, jobSignal), usage: null, durationMs: performance.now() - started };
@@ -56,6 +78,12 @@ export function startAttemptRun(
     }
   };
   const done = run().then((outcome) => {
+    span.setAttribute('mule.step.status', outcome.ok ? 'completed' : 'failed');
+    if (outcome.error) {
+      span.setAttribute('error.type', outcome.error.code);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.message });
+    }
+    span.end();
     metrics.steps.inc({ type: step.type, status: outcome.ok ? 'completed' : 'failed' });
     if (outcome.error) metrics.stepFailures.inc({ type: step.type, code: outcome.error.code });
     metrics.stepDuration.observe({ type: step.type }, outcome.durationMs / 1000);

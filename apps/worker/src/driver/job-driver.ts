@@ -19,7 +19,7 @@ import {
   type TransitionResult,
 } from '@mule/core';
 import { readSettledWaits, transitionCtes, writeTransition, type Claim, type JobQueue, type Pool, type TransitionWrites } from '@mule/db';
-import { metrics, type Logger } from '@mule/observability';
+import { metrics, trace, type Logger } from '@mule/observability';
 import type { StepRunners } from '../steps/step-runner.js';
 import { startAttemptRun, type AttemptOutcome, type AttemptRun } from './attempt-runner.js';
 import type { JobProgram } from './job-graph.js';
@@ -169,6 +169,7 @@ export class JobDriver {
     this.closeSettledWaits(result, writes);
     this.state = result.state;
     let parkAt: number | null = null;
+    let parkReason = '';
     if (!isTerminal(this.state.status)) {
       const plan = parkPlan(this.state, event.at);
       // Parked at a wait, the job's clock stops (its time limit does not count waits): only the wait's own
@@ -178,6 +179,7 @@ export class JobDriver {
       // send now: parking again would only hand the job to another entry due at once.
       if (plan.park && wakeAt > Date.now()) {
         parkAt = wakeAt;
+        parkReason = plan.waits.length > 0 ? `waiting for ${plan.waits.map((wait) => wait.stepId).join(', ')}` : 'a retry more than 5 s away';
         writes.job = { status: plan.waits.length > 0 ? 'waiting' : 'running', queueId: randomUUID() };
       }
     }
@@ -198,6 +200,7 @@ export class JobDriver {
     }
     if (parkAt !== null) {
       this.deps.log.info({ wake_at: new Date(parkAt).toISOString() }, 'job parked: nothing runs until a resume or its timer');
+      trace.getActiveSpan()?.addEvent('job parked', { 'mule.park.reason': parkReason, 'mule.park.wake_at': new Date(parkAt).toISOString() });
       return 'parked';
     }
     for (const effect of effects) {
@@ -234,6 +237,8 @@ export class JobDriver {
     const run = startAttemptRun(this.deps.steps, {
       jobId: this.job.claim.jobId,
       step,
+      item,
+      attempt,
       input: command.input,
       timeoutMs: command.timeoutMs,
       jobSignal: this.signal,

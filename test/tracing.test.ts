@@ -1,0 +1,311 @@
+/**
+ * OpenTelemetry traces: a local OTLP/HTTP receiver stands in for the collector. A traced workflow call continues
+ * the caller's W3C traceparent through the api, the queue and the worker (steps, for_each items, WASM runs, the
+ * agent's LLM call with GenAI attributes); prompts stay out of spans unless MULE_LOG_CONTENT=true; the default
+ * protobuf protocol delivers; without an endpoint no SDK module is loaded; a takeover continues the same trace.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { startFakeProvider, type FakeProvider } from './support/fake-provider.js';
+import { exampleModule, http, putModule, putWorkflow, testModule, waitFor } from './support/fixtures.js';
+import { startApi, startWorker, stopAllProcesses, stopProcessesExcept, type MuleProcess } from './support/processes.js';
+
+interface ReceivedSpan {
+  service: string;
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  attributes: Record<string, unknown>;
+  links: { traceId: string; spanId: string }[];
+  events: { name: string; attributes: Record<string, unknown> }[];
+}
+
+interface Receiver {
+  url: string;
+  spans: ReceivedSpan[];
+  contentTypes: string[];
+  close(): Promise<void>;
+}
+
+type OtlpValue = { stringValue?: string; intValue?: number | string; boolValue?: boolean; doubleValue?: number; arrayValue?: { values?: OtlpValue[] } };
+type OtlpAttribute = { key: string; value: OtlpValue };
+
+const valueOf = (value: OtlpValue): unknown =>
+  value.arrayValue ? (value.arrayValue.values ?? []).map(valueOf) : value.intValue !== undefined ? Number(value.intValue) : (value.stringValue ?? value.boolValue ?? value.doubleValue);
+const attributesOf = (list: OtlpAttribute[] | undefined) => Object.fromEntries((list ?? []).map((a) => [a.key, valueOf(a.value)]));
+
+/** An OTLP/HTTP receiver: JSON bodies are parsed into spans; every POST's content type is recorded. */
+async function startReceiver(): Promise<Receiver> {
+  const spans: ReceivedSpan[] = [];
+  const contentTypes: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (req.method === 'POST' && req.url === '/v1/traces') {
+        const type = String(req.headers['content-type'] ?? '');
+        contentTypes.push(type);
+        if (type.startsWith('application/json')) {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: any[] };
+          for (const resourceSpans of body.resourceSpans ?? []) {
+            const service = String(attributesOf(resourceSpans.resource?.attributes)['service.name']);
+            for (const scope of resourceSpans.scopeSpans ?? []) {
+              for (const span of scope.spans ?? []) {
+                spans.push({
+                  service,
+                  name: span.name,
+                  traceId: span.traceId,
+                  spanId: span.spanId,
+                  parentSpanId: span.parentSpanId ?? '',
+                  attributes: attributesOf(span.attributes),
+                  links: (span.links ?? []).map((link: any) => ({ traceId: link.traceId, spanId: link.spanId })),
+                  events: (span.events ?? []).map((event: any) => ({ name: event.name, attributes: attributesOf(event.attributes) })),
+                });
+              }
+            }
+          }
+        }
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    spans,
+    contentTypes,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+const SECRET_KEY = randomBytes(32).toString('hex');
+const PROMPT = `the caller's private words ${randomBytes(6).toString('hex')}`;
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+
+let db: TestDatabase;
+let fake: FakeProvider;
+let receiver: Receiver;
+let api: MuleProcess;
+let worker: MuleProcess;
+
+// Spans are exported in batches every 100 ms (OTEL_BSP_SCHEDULE_DELAY, read by the SDK) rather than the 5 s default.
+const tracedEnv = () => ({
+  MULE_SECRET_KEY: SECRET_KEY,
+  OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+  OTEL_BSP_SCHEDULE_DELAY: '100',
+});
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  fake = await startFakeProvider();
+  receiver = await startReceiver();
+  [api, worker] = await Promise.all([startApi(db.url, tracedEnv()), startWorker(db.url, tracedEnv())]);
+  expect((await http(api.url, 'PUT', '/v1/providers/stored', { type: 'openai', base_url: fake.url, api_key: 'sk-test-tracing' })).status).toBe(201);
+  expect((await http(api.url, 'PUT', '/v1/agents/helper', { provider: 'stored', model: 'fake-model', instruction: 'Answer briefly.' })).status).toBe(201);
+  expect((await putModule(api.url, 'uppercase', exampleModule('uppercase'))).status).toBe(201);
+  expect((await putModule(api.url, 'sleep', testModule('sleep'))).status).toBe(201);
+  const steps = [
+    { id: 'answer', agent: 'helper' },
+    { id: 'shout', wasm: 'uppercase' },
+    { id: 'each', wasm: 'uppercase', for_each: "['a', 'b']" },
+  ];
+  expect((await putWorkflow(api.url, 'traced', steps)).status).toBe(201);
+  // Six naps of 800 ms, two at a time: long enough to kill a worker in the middle.
+  expect((await putWorkflow(api.url, 'naps', [{ id: 'naps', wasm: 'sleep', for_each: "['800', '800', '800', '800', '800', '800']", concurrency: 2 }])).status).toBe(201);
+}, 60_000);
+
+afterEach(() => stopProcessesExcept([api, worker]));
+
+afterAll(async () => {
+  await stopAllProcesses();
+  await fake?.close();
+  await receiver?.close();
+  await db?.drop();
+});
+
+/** Submits `workflow` asynchronously under a caller's traceparent; resolves with the job view once it completed. */
+async function runTraced(workflow: string, traceId: string, callerSpanId: string) {
+  const queued = await http(
+    api.url,
+    'POST',
+    '/v1/chat/completions',
+    { model: `async/workflow/${workflow}`, messages: [{ role: 'user', content: PROMPT }] },
+    { traceparent: `00-${traceId}-${callerSpanId}-01` },
+  );
+  expect(queued.status).toBe(202);
+  return waitFor(async () => {
+    const job = (await http(api.url, 'GET', `/v1/jobs/${queued.body.id}`)).body;
+    return job.status === 'completed' ? job : null;
+  }, 60_000, `job ${queued.body.id} to complete`);
+}
+
+const inTrace = (traceId: string) => receiver.spans.filter((span) => span.traceId === traceId);
+const named = (traceId: string, name: string) => inTrace(traceId).filter((span) => span.name === name);
+
+test('a traced workflow call: api and worker spans share the caller trace id, with mule.* and gen_ai.* attributes and no prompt text', async () => {
+  fake.reset();
+  fake.script({ text: 'bonjour', usage: { prompt_tokens: 12, completion_tokens: 3 } });
+  const traceId = hex(16);
+  const callerSpanId = hex(8);
+  const job = await runTraced('traced', traceId, callerSpanId);
+  const jobUuid = String(job.id).slice(4);
+  expect(job.trace_id).toBe(traceId);
+
+  await waitFor(async () => named(traceId, 'step each item 1').length > 0 && named(traceId, 'invoke_workflow traced').length > 0 && named(traceId, 'POST /v1/chat/completions').length > 0, 15_000, 'spans to arrive');
+  const [server] = named(traceId, 'POST /v1/chat/completions');
+  expect(server).toMatchObject({ service: 'mule-api', parentSpanId: callerSpanId });
+  expect(server!.attributes).toMatchObject({ 'http.request.method': 'POST', 'http.response.status_code': 202 });
+
+  const [invoke] = named(traceId, 'invoke_workflow traced');
+  expect(invoke).toMatchObject({ service: 'mule-worker', parentSpanId: server!.spanId });
+  expect(invoke!.attributes).toMatchObject({ 'mule.job.id': jobUuid, 'mule.job.claim': 1, 'mule.job.status': 'completed' });
+
+  for (const [name, stepId, item] of [['step answer', 'answer', undefined], ['step shout', 'shout', undefined], ['step each item 0', 'each', 0], ['step each item 1', 'each', 1]] as const) {
+    const [step] = named(traceId, name);
+    expect([name, step?.parentSpanId]).toEqual([name, invoke!.spanId]);
+    expect(step!.attributes).toMatchObject({ 'mule.job.id': jobUuid, 'mule.step.id': stepId, 'mule.step.attempt': 1, 'mule.step.status': 'completed' });
+    expect(step!.attributes['mule.step.item']).toBe(item);
+  }
+  const shout = named(traceId, 'step shout')[0]!;
+  expect(named(traceId, 'wasm_run uppercase').some((span) => span.parentSpanId === shout.spanId && span.attributes['mule.wasm.module'] === 'uppercase')).toBe(true);
+
+  const [llm] = named(traceId, 'chat fake-model');
+  expect(llm?.service).toBe('mule-worker');
+  expect(llm!.attributes).toMatchObject({
+    'gen_ai.operation.name': 'chat',
+    'gen_ai.provider.name': 'openai',
+    'gen_ai.request.model': 'fake-model',
+    'gen_ai.usage.input_tokens': 12,
+    'gen_ai.usage.output_tokens': 3,
+  });
+  // The LLM span sits under the answer step (through ADK's own agent spans).
+  const byId = new Map(inTrace(traceId).map((span) => [span.spanId, span]));
+  let ancestor = byId.get(llm!.parentSpanId);
+  while (ancestor && ancestor.name !== 'step answer') ancestor = byId.get(ancestor.parentSpanId);
+  expect(ancestor?.name).toBe('step answer');
+
+  const everyValue = JSON.stringify(receiver.spans.map((span) => [span.attributes, span.events]));
+  expect(everyValue).not.toContain(PROMPT);
+  expect(everyValue).not.toContain('bonjour');
+
+  // Log lines about the job carry the trace id.
+  const line = await worker.waitForLog((l) => l['msg'] === 'job finished' && l['job_id'] === job.id);
+  expect(line['trace_id']).toBe(traceId);
+}, 90_000);
+
+test('with MULE_LOG_CONTENT=true the LLM span carries the prompt and the answer', async () => {
+  const contentWorker = await startWorker(db.url, { ...tracedEnv(), MULE_LOG_CONTENT: 'true', OTEL_SERVICE_NAME: 'mule-worker-content' });
+  await worker.stop('SIGTERM');
+  try {
+    fake.reset();
+    fake.script({ text: 'bonjour tout le monde' });
+    const traceId = hex(16);
+    await runTraced('traced', traceId, hex(8));
+    await waitFor(async () => named(traceId, 'chat fake-model').length > 0, 15_000, 'the LLM span');
+    const [llm] = named(traceId, 'chat fake-model');
+    expect(llm!.service).toBe('mule-worker-content');
+    expect(String(llm!.attributes['gen_ai.input.messages'])).toContain(PROMPT);
+    expect(String(llm!.attributes['gen_ai.output.messages'])).toContain('bonjour tout le monde');
+  } finally {
+    await contentWorker.stop('SIGTERM');
+    worker = await startWorker(db.url, tracedEnv());
+  }
+}, 90_000);
+
+test('the default http/protobuf protocol delivers spans as application/x-protobuf', async () => {
+  const protobuf = await startReceiver();
+  try {
+    const protoApi = await startApi(db.url, { MULE_SECRET_KEY: SECRET_KEY, OTEL_EXPORTER_OTLP_ENDPOINT: protobuf.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
+    expect((await http(protoApi.url, 'GET', '/v1/models')).status).toBe(200);
+    await waitFor(async () => protobuf.contentTypes.length > 0, 15_000, 'an OTLP POST');
+    expect(protobuf.contentTypes[0]).toBe('application/x-protobuf');
+  } finally {
+    await protobuf.close();
+  }
+}, 60_000);
+
+test('without OTEL_EXPORTER_OTLP_ENDPOINT nothing is exported, no SDK module is loaded, and the job view has no trace id', async () => {
+  // A resolve hook records every @opentelemetry module the process imports and who imports it. ADK imports the SDK
+  // modules itself when it loads (this database has an agent, so both processes preload it) but registers no
+  // provider; what must hold is that Mule's own code imports nothing but the no-op api package.
+  const dir = join(tmpdir(), `mule-tracing-${hex(6)}`);
+  const record = `${dir}-loaded.txt`;
+  const hooks = `${dir}-hooks.mjs`;
+  const register = `${dir}-register.mjs`;
+  writeFileSync(record, '');
+  writeFileSync(
+    hooks,
+    `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  if (specifier.startsWith('@opentelemetry/')) appendFileSync(${JSON.stringify(record)}, specifier + ' ' + context.parentURL + '\\n');
+  return next(specifier, context);
+}\n`,
+  );
+  writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`);
+  try {
+    const env = { MULE_SECRET_KEY: SECRET_KEY, NODE_OPTIONS: `--import=${register}` };
+    const [plainApi, plainWorker] = await Promise.all([startApi(db.url, env), startWorker(db.url, env)]);
+    await worker.stop('SIGTERM');
+    const before = receiver.contentTypes.length;
+    const queued = await http(plainApi.url, 'POST', '/v1/chat/completions', { model: 'async/workflow/naps', messages: [{ role: 'user', content: 'x' }] }, { traceparent: `00-${hex(16)}-${hex(8)}-01` });
+    const job = await waitFor(async () => {
+      const view = (await http(plainApi.url, 'GET', `/v1/jobs/${queued.body.id}`)).body;
+      return view.status === 'completed' ? view : null;
+    }, 60_000, 'the untraced job');
+    expect(job.trace_id).toBeNull();
+    expect((await plainApi.waitForLog((l) => l['msg'] === 'tracing off'))['tracing']).toBe(false);
+    const finished = await plainWorker.waitForLog((l) => l['msg'] === 'job finished' && l['job_id'] === job.id);
+    expect(finished['trace_id']).toBeUndefined();
+    const ours = readFileSync(record, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split(' ') as [string, string])
+      .filter(([, parent]) => !parent.includes('/node_modules/'));
+    // The hook works (observability imports the api package), and no SDK or exporter module is imported by Mule.
+    expect(ours.map(([name]) => name)).toContain('@opentelemetry/api');
+    expect(ours.filter(([name]) => name !== '@opentelemetry/api')).toEqual([]);
+    expect(receiver.contentTypes.length).toBe(before);
+  } finally {
+    for (const file of [record, hooks, register]) rmSync(file, { force: true });
+    worker = await startWorker(db.url, tracedEnv());
+  }
+}, 90_000);
+
+test('kill -9 of the worker mid-step: the worker that takes the job over continues the same trace', async () => {
+  await worker.stop('SIGTERM');
+  const first = await startWorker(db.url, tracedEnv());
+  const traceId = hex(16);
+  const queued = await http(
+    api.url,
+    'POST',
+    '/v1/chat/completions',
+    { model: 'async/workflow/naps', messages: [{ role: 'user', content: 'x' }] },
+    { traceparent: `00-${traceId}-${hex(8)}-01` },
+  );
+  expect(queued.status).toBe(202);
+  await first.waitForLog((l) => l['msg'] === 'step completed' && l['job_id'] === queued.body.id, 20_000);
+  await first.stop('SIGKILL');
+  worker = await startWorker(db.url, tracedEnv());
+  const job = await waitFor(async () => {
+    const view = (await http(api.url, 'GET', `/v1/jobs/${queued.body.id}`)).body;
+    return view.status === 'completed' ? view : null;
+  }, 60_000, 'the job to complete on the second worker');
+  expect(job.attempts).toBe(2);
+  expect(job.trace_id).toBe(traceId);
+  await waitFor(async () => named(traceId, 'invoke_workflow naps').some((span) => span.attributes['mule.job.claim'] === 2), 15_000, 'the second claim span');
+  const [server] = named(traceId, 'POST /v1/chat/completions');
+  const second = named(traceId, 'invoke_workflow naps').find((span) => span.attributes['mule.job.claim'] === 2)!;
+  expect(second.parentSpanId).toBe(server!.spanId);
+  expect(second.links).toEqual([{ traceId, spanId: server!.spanId }]);
+  expect(second.attributes['mule.job.status']).toBe('completed');
+  const resumed = await worker.waitForLog((l) => l['msg'] === 'resuming job' && l['job_id'] === queued.body.id);
+  expect(resumed['trace_id']).toBe(traceId);
+}, 120_000);
