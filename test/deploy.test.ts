@@ -342,7 +342,7 @@ describe('compose', () => {
   test('compose.yaml runs migrate, api and two workers on the ports they listen on, and Prometheus scrapes all three', () => {
     const compose = composeFile(envExample());
     const services = compose['services'] as Obj;
-    expect(Object.keys(services).sort()).toEqual(['api', 'grafana', 'migrate', 'postgres', 'prometheus', 'worker-1', 'worker-2']);
+    expect(Object.keys(services).sort()).toEqual(['api', 'grafana', 'migrate', 'otel-collector', 'postgres', 'prometheus', 'tempo', 'worker-1', 'worker-2']);
     expect(services['postgres'].image).toMatch(/^postgres:15\b/);
 
     const api = services['api'];
@@ -386,6 +386,25 @@ describe('compose', () => {
     const [provider] = readYamlDocuments(join(DEPLOY, 'grafana', 'provisioning', 'dashboards', 'mule.yaml')) as Obj[];
     const dashboardMount = mounts.find((volume) => volume.startsWith('./grafana/mule-dashboard.json:'))!;
     expect(dirname(dashboardMount.split(':')[1]!)).toBe(provider!['providers'][0].options.path);
+
+    // Traces: api and workers export to the collector's OTLP/HTTP port; it forwards to Tempo's OTLP/gRPC port,
+    // where Tempo listens; Grafana's Tempo datasource reads Tempo's HTTP port.
+    expect(apiConfig.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://otel-collector:4318');
+    expect(loadWorkerConfig(composeEnv(services['worker-1'])).OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://otel-collector:4318');
+    const mounted = (service: string, target: string) => {
+      const mount = (services[service].volumes as string[]).find((volume) => volume.split(':')[1] === target)!;
+      return readYamlDocuments(join(DEPLOY, mount.split(':')[0]!))[0] as Obj;
+    };
+    const collector = mounted('otel-collector', services['otel-collector'].command[0].split('=')[1]);
+    expect(collector['receivers'].otlp.protocols.http.endpoint).toBe('0.0.0.0:4318');
+    expect(collector['service'].pipelines.traces).toEqual({ receivers: ['otlp'], processors: ['batch'], exporters: ['otlp/tempo'] });
+    expect(collector['exporters']['otlp/tempo'].endpoint).toBe('tempo:4317');
+    const tempo = mounted('tempo', services['tempo'].command[0].split('=')[1]);
+    expect(tempo['distributor'].receivers.otlp.protocols.grpc.endpoint).toBe('0.0.0.0:4317');
+    const [tempoSource] = readYamlDocuments(join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'tempo.yaml')) as Obj[];
+    expect(tempoSource!['datasources'][0]).toMatchObject({ type: 'tempo', url: `http://tempo:${tempo['server'].http_listen_port}` });
+    // Empty turns tracing off (compose passes the variable through).
+    expect(loadApiConfig({ ...composeEnv(api), OTEL_EXPORTER_OTLP_ENDPOINT: '' }).OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
   });
 });
 

@@ -93,9 +93,13 @@ const schema = z.object({
   /**
    * OpenTelemetry traces go to this OTLP/HTTP collector (http://collector:4318); unset, no tracing SDK is loaded.
    * The SDK itself also reads the other standard OTEL_* variables (OTEL_EXPORTER_OTLP_HEADERS, ..._TIMEOUT,
-   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) from the environment: those are its own, parsed by it.
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) from the environment: those are its own, parsed by it. Empty is unset
+   * (compose passes an empty value through to turn tracing off).
    */
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .union([z.literal(''), z.string().url()])
+    .optional()
+    .transform((value) => value || undefined),
   /** `http/protobuf` (the OpenTelemetry default) or `http/json`. */
   OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json']).default('http/protobuf'),
   /** The service name on this process's spans. */
