@@ -118,6 +118,7 @@ beforeAll(async () => {
     { id: 'each', wasm: 'uppercase', for_each: "['a', 'b']" },
   ];
   expect((await putWorkflow(api.url, 'traced', steps)).status).toBe(201);
+  expect((await putWorkflow(api.url, 'approval', [{ id: 'approve', wait: { timeout: '1h' } }, { id: 'after', wasm: 'uppercase' }])).status).toBe(201);
   // Six naps of 800 ms, two at a time: long enough to kill a worker in the middle.
   expect((await putWorkflow(api.url, 'naps', [{ id: 'naps', wasm: 'sleep', for_each: "['800', '800', '800', '800', '800', '800']", concurrency: 2 }])).status).toBe(201);
 }, 60_000);
@@ -200,6 +201,26 @@ test('a traced workflow call: api and worker spans share the caller trace id, wi
   const line = await worker.waitForLog((l) => l['msg'] === 'job finished' && l['job_id'] === job.id);
   expect(line['trace_id']).toBe(traceId);
 }, 90_000);
+
+test('a job parked at a wait: the parking claim says why in an event, and the claim after the resume is in the same trace', async () => {
+  const traceId = hex(16);
+  const queued = await http(
+    api.url,
+    'POST',
+    '/v1/chat/completions',
+    { model: 'async/workflow/approval', messages: [{ role: 'user', content: 'x' }] },
+    { traceparent: `00-${traceId}-${hex(8)}-01` },
+  );
+  expect(queued.status).toBe(202);
+  await waitFor(async () => named(traceId, 'invoke_workflow approval').length > 0, 15_000, 'the parking claim span');
+  const [parking] = named(traceId, 'invoke_workflow approval');
+  expect(parking!.attributes['mule.job.status']).toBe('parked');
+  expect(parking!.events).toEqual([{ name: 'job parked', attributes: { 'mule.park.reason': 'waiting for approve', 'mule.park.wake_at': expect.any(String) } }]);
+
+  expect((await http(api.url, 'POST', `/v1/jobs/${queued.body.id}/steps/approve/resume`, { output: { approved: true } })).status).toBe(202);
+  await waitFor(async () => named(traceId, 'invoke_workflow approval').some((span) => span.attributes['mule.job.status'] === 'completed'), 15_000, 'the resumed claim span');
+  expect(named(traceId, 'step after')[0]!.attributes['mule.step.status']).toBe('completed');
+}, 60_000);
 
 test('with MULE_LOG_CONTENT=true the LLM span carries the prompt and the answer', async () => {
   const contentWorker = await startWorker(db.url, { ...tracedEnv(), MULE_LOG_CONTENT: 'true', OTEL_SERVICE_NAME: 'mule-worker-content' });
