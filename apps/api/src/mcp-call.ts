@@ -11,6 +11,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { completionContentOf, formatJobId, isMuleError, MuleError } from '@mule/core';
 import { runAgent } from '@mule/agents';
 import { insertJob, type ToolSource } from '@mule/db';
+import { currentTraceContext } from '@mule/observability';
 import type { ApiContext } from './api-context.js';
 import { promptMessages, jobInputOf } from './mcp-tools.js';
 import { outcomeOf } from './workflow-call.js';
@@ -30,7 +31,7 @@ export async function submitToolJob(ctx: ApiContext, id: string, source: ToolSou
   const model = `workflow/${source.name}`;
   const target = await ctx.targets.get(source.name);
   if (!target) throw new MuleError('model_not_found', `The model \`${model}\` does not exist`, { param: 'model' });
-  await insertJob(ctx.queue, ctx.pool, { id, workflow: source.name, version: target.version, model, input, plan: target.plan, idempotencyKey: null, apiKeyId });
+  await insertJob(ctx.queue, ctx.pool, { id, workflow: source.name, version: target.version, model, input, plan: target.plan, idempotencyKey: null, apiKeyId, traceContext: currentTraceContext() });
   ctx.announceJobs.send();
   return { id, createdAt: new Date() };
 }

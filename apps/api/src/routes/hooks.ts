@@ -16,7 +16,7 @@ import {
   type TriggerDefinition,
 } from '@mule/core';
 import { getTrigger, insertJob } from '@mule/db';
-import { metrics } from '@mule/observability';
+import { currentTraceContext, metrics } from '@mule/observability';
 import type { ApiContext } from '../api-context.js';
 import { bodyProblem } from '../json-body-check.js';
 import { preparedTrigger } from '../trigger-cache.js';
@@ -115,6 +115,7 @@ export function hooksRouter(ctx: ApiContext): Router {
       idempotencyKey: delivery === null ? null : `hook ${name} ${delivery}`,
       apiKeyId: null,
       trigger: name,
+      traceContext: currentTraceContext(),
     });
     const job =
       result.kind === 'created'

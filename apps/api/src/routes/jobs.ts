@@ -4,6 +4,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { formatJobId, JOB_STATUSES, jobPlanSchema, MuleError, NAME_PATTERN, parseJobId, parseWith, type JobPlan } from '@mule/core';
 import { cancelJob, CHANNELS, getJob, insertJob, listJobs, notify, type JobRow } from '@mule/db';
+import { currentTraceContext } from '@mule/observability';
 import { callerKeyId, callerOf, canSeeJob, jobOwnerFilter, requireScope } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 import { jobView } from '../job-view.js';
@@ -120,6 +121,7 @@ export function jobsRouter(ctx: ApiContext): Router {
       idempotencyKey: null,
       apiKeyId: callerKeyId(caller),
       replayOf: old.id,
+      traceContext: currentTraceContext(),
     });
     ctx.announceJobs.send();
     res.setHeader('X-Mule-Job-Id', formatJobId(id));
