@@ -197,9 +197,11 @@ test('a traced workflow call: api and worker spans share the caller trace id, wi
   expect(everyValue).not.toContain(PROMPT);
   expect(everyValue).not.toContain('bonjour');
 
-  // Log lines about the job carry the trace id.
+  // Log lines about the job carry the trace id: the worker's job logger and the api's line for the submit request.
   const line = await worker.waitForLog((l) => l['msg'] === 'job finished' && l['job_id'] === job.id);
   expect(line['trace_id']).toBe(traceId);
+  const request = await api.waitForLog((l) => l['msg'] === 'request' && l['trace_id'] === traceId);
+  expect(request).toMatchObject({ method: 'POST', path: '/v1/chat/completions', status: 202 });
 }, 90_000);
 
 test('a job parked at a wait: the parking claim says why in an event, and the claim after the resume is in the same trace', async () => {
