@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { startFakeProvider, type FakeProvider } from './support/fake-provider.js';
+import { startFakeProvider, type FakeProvider, type RecordedRequest } from './support/fake-provider.js';
 import { exampleModule, http, putModule, putWorkflow, testModule, waitFor } from './support/fixtures.js';
 import { startApi, startWorker, stopAllProcesses, stopProcessesExcept, type MuleProcess } from './support/processes.js';
 
@@ -110,7 +110,14 @@ beforeAll(async () => {
   [api, worker] = await Promise.all([startApi(db.url, tracedEnv()), startWorker(db.url, tracedEnv())]);
   expect((await http(api.url, 'PUT', '/v1/providers/stored', { type: 'openai', base_url: fake.url, api_key: 'sk-test-tracing' })).status).toBe(201);
   expect((await http(api.url, 'PUT', '/v1/agents/helper', { provider: 'stored', model: 'fake-model', instruction: 'Answer briefly.' })).status).toBe(201);
-  expect((await putModule(api.url, 'uppercase', exampleModule('uppercase'))).status).toBe(201);
+  const uppercase = {
+    description: 'Uppercases every string in its input',
+    tool: { description: 'Uppercase a text', parameters: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } },
+    wasm_base64: Buffer.from(exampleModule('uppercase')).toString('base64'),
+  };
+  expect((await http(api.url, 'PUT', '/v1/wasm/modules/uppercase', uppercase)).status).toBe(201);
+  expect((await http(api.url, 'PUT', '/v1/agents/tool-user', { provider: 'stored', model: 'fake-model', instruction: 'Use your tool.', tools: ['uppercase'] })).status).toBe(201);
+  expect((await putWorkflow(api.url, 'tooled', [{ id: 'tool', agent: 'tool-user' }])).status).toBe(201);
   expect((await putModule(api.url, 'sleep', testModule('sleep'))).status).toBe(201);
   const steps = [
     { id: 'answer', agent: 'helper' },
@@ -203,6 +210,24 @@ test('a traced workflow call: api and worker spans share the caller trace id, wi
   const request = await api.waitForLog((l) => l['msg'] === 'request' && l['trace_id'] === traceId);
   expect(request).toMatchObject({ method: 'POST', path: '/v1/chat/completions', status: 202 });
 }, 90_000);
+
+test("an agent step's tool call: ADK's execute_tool span with gen_ai attributes, the WASM run under it, and no arguments", async () => {
+  fake.reset();
+  // The model answers the tool's result; the tool is called with the caller's words, which must not reach a span.
+  fake.onRequest = (request: RecordedRequest) => {
+    const last = (request.body.messages as any[]).at(-1);
+    return last?.role === 'tool' ? { text: 'done' } : undefined;
+  };
+  fake.script({ toolCalls: [{ name: 'uppercase', arguments: JSON.stringify({ text: PROMPT }) }] });
+  const traceId = hex(16);
+  await runTraced('tooled', traceId, hex(8));
+  await waitFor(async () => named(traceId, 'execute_tool uppercase').length > 0 && named(traceId, 'chat fake-model').length === 2, 15_000, 'the tool span');
+  const [tool] = named(traceId, 'execute_tool uppercase');
+  expect(tool!.attributes).toMatchObject({ 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'uppercase' });
+  expect(named(traceId, 'wasm_run').some((span) => span.parentSpanId === tool!.spanId)).toBe(true);
+  expect(JSON.stringify(inTrace(traceId).map((span) => [span.attributes, span.events]))).not.toContain(PROMPT);
+  expect(JSON.stringify(inTrace(traceId).map((span) => span.attributes))).not.toContain(PROMPT.toUpperCase());
+}, 60_000);
 
 test('a job parked at a wait: the parking claim says why in an event, and the claim after the resume is in the same trace', async () => {
   const traceId = hex(16);
