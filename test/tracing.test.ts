@@ -118,6 +118,9 @@ beforeAll(async () => {
   expect((await http(api.url, 'PUT', '/v1/wasm/modules/uppercase', uppercase)).status).toBe(201);
   expect((await http(api.url, 'PUT', '/v1/agents/tool-user', { provider: 'stored', model: 'fake-model', instruction: 'Use your tool.', tools: ['uppercase'] })).status).toBe(201);
   expect((await putWorkflow(api.url, 'tooled', [{ id: 'tool', agent: 'tool-user' }])).status).toBe(201);
+  expect((await http(api.url, 'PUT', '/v1/providers/gemini', { type: 'gemini', base_url: fake.geminiUrl, api_key: 'gm-test-tracing' })).status).toBe(201);
+  expect((await http(api.url, 'PUT', '/v1/agents/gem', { provider: 'gemini', model: 'gemini-fake', instruction: 'Answer briefly.' })).status).toBe(201);
+  expect((await putWorkflow(api.url, 'gem-flow', [{ id: 'ask', agent: 'gem' }])).status).toBe(201);
   expect((await putModule(api.url, 'sleep', testModule('sleep'))).status).toBe(201);
   const steps = [
     { id: 'answer', agent: 'helper' },
@@ -227,6 +230,23 @@ test("an agent step's tool call: ADK's execute_tool span with gen_ai attributes,
   expect(named(traceId, 'wasm_run').some((span) => span.parentSpanId === tool!.spanId)).toBe(true);
   expect(JSON.stringify(inTrace(traceId).map((span) => [span.attributes, span.events]))).not.toContain(PROMPT);
   expect(JSON.stringify(inTrace(traceId).map((span) => span.attributes))).not.toContain(PROMPT.toUpperCase());
+}, 60_000);
+
+test("a Gemini agent step's LLM call has the same gen_ai attributes, its provider named gcp.gemini", async () => {
+  fake.reset();
+  fake.script({ text: 'hallo', usage: { prompt_tokens: 7, completion_tokens: 2 } });
+  const traceId = hex(16);
+  await runTraced('gem-flow', traceId, hex(8));
+  await waitFor(async () => named(traceId, 'chat gemini-fake').length > 0, 15_000, 'the Gemini LLM span');
+  expect(named(traceId, 'chat gemini-fake')[0]!.attributes).toMatchObject({
+    'gen_ai.operation.name': 'chat',
+    'gen_ai.provider.name': 'gcp.gemini',
+    'gen_ai.request.model': 'gemini-fake',
+    'gen_ai.usage.input_tokens': 7,
+    'gen_ai.usage.output_tokens': 2,
+    'gen_ai.response.finish_reasons': ['stop'],
+  });
+  expect(JSON.stringify(inTrace(traceId).map((span) => span.attributes))).not.toContain(PROMPT);
 }, 60_000);
 
 test('a job parked at a wait: the parking claim says why in an event, and the claim after the resume is in the same trace', async () => {

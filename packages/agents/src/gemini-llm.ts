@@ -5,6 +5,7 @@
  */
 import { MuleError } from '@mule/core';
 import { Gemini, type LlmRequest, type LlmResponse, type UsageMetadata } from './adk.js';
+import { startLlmSpan } from './llm-span.js';
 import { fromGeminiError, providerError } from './provider-errors.js';
 import type { RunMeter } from './run-meter.js';
 import type { AgentFinishReason, ProviderConfig } from './run-request.js';
@@ -67,13 +68,19 @@ export class GeminiLlm extends Gemini {
 
   override async *generateContentAsync(llmRequest: LlmRequest, stream = false, abortSignal?: AbortSignal): AsyncGenerator<LlmResponse, void> {
     this.meter.startCall();
+    const span = startLlmSpan(this.provider, 'gcp.gemini', this.model, this.provider.baseUrl ?? 'https://generativelanguage.googleapis.com', () => llmRequest.contents);
     let usage: UsageMetadata | undefined;
+    let finishReason: string | undefined;
+    let text = '';
     try {
       for await (const response of super.generateContentAsync(llmRequest, stream, abortSignal)) {
         // Streamed chunks repeat the running totals: the last one seen is the call's usage.
         if (response.usageMetadata) usage = response.usageMetadata;
+        if (response.finishReason) finishReason = String(response.finishReason);
+        if (!response.partial) text = (response.content?.parts ?? []).map((part) => part.text ?? '').join('');
         const failure = this.readOutcome(response);
         if (failure) {
+          span.failed('provider_error', failure.errorMessage ?? 'provider error');
           yield failure;
           return;
         }
@@ -82,9 +89,12 @@ export class GeminiLlm extends Gemini {
     } catch (error) {
       if (abortSignal?.aborted) return;
       const failure = fromGeminiError(this.provider, error);
+      span.failed(failure.code, failure.message);
       this.meter.fail(failure);
       yield { errorCode: String(failure.details?.['status'] ?? 'PROVIDER_ERROR'), errorMessage: failure.message };
     } finally {
+      span.answered(usage ? { input: usage.promptTokenCount ?? 0, output: usage.candidatesTokenCount ?? 0 } : null, finishReason, text);
+      span.end();
       if (usage) {
         this.meter.addUsage(
           (usage.promptTokenCount ?? 0) + (usage.toolUsePromptTokenCount ?? 0),

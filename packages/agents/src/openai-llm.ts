@@ -4,10 +4,10 @@
  * are recorded on the meter as typed errors and surface to ADK as an error response, which ends the run.
  */
 import OpenAI from 'openai';
-import { SpanKind, SpanStatusCode, tracer, tracingContentAllowed } from '@mule/observability';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { BaseLlm, type BaseLlmConnection, type LlmRequest, type LlmResponse } from './adk.js';
 import { finishReasonOf, toChatRequest, toFunctionCallParts, type ToolNames, type WireToolCall } from './message-mapping.js';
+import { startLlmSpan } from './llm-span.js';
 import { fromOpenAiError } from './provider-errors.js';
 import type { RunMeter } from './run-meter.js';
 import type { ProviderConfig } from './run-request.js';
@@ -57,24 +57,9 @@ export class OpenAiLlm extends BaseLlm {
     const { body, names } = toChatRequest(llmRequest, this.model);
     const client = this.client;
     this.meter.startCall();
-    // One span per provider call with the OpenTelemetry GenAI attributes (ADK's own call_llm span names its
-    // framework, not the provider). Prompts and answers go in only with MULE_LOG_CONTENT=true.
-    const span = tracer.startSpan(`chat ${this.model}`, {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        'gen_ai.operation.name': 'chat',
-        'gen_ai.provider.name': 'openai',
-        'gen_ai.request.model': this.model,
-        'server.address': new URL(this.provider.baseUrl ?? DEFAULT_BASE_URL).hostname,
-        'mule.provider': this.provider.name,
-        ...(tracingContentAllowed() ? { 'gen_ai.input.messages': JSON.stringify(body.messages) } : {}),
-      },
-    });
-    const ended = (usage: Usage | null | undefined, finish: string | null | undefined, text: string) => {
-      if (usage) span.setAttributes({ 'gen_ai.usage.input_tokens': usage.prompt_tokens, 'gen_ai.usage.output_tokens': usage.completion_tokens });
-      if (finish) span.setAttribute('gen_ai.response.finish_reasons', [finish]);
-      if (tracingContentAllowed()) span.setAttribute('gen_ai.output.messages', JSON.stringify([{ role: 'assistant', content: text }]));
-    };
+    const span = startLlmSpan(this.provider, 'openai', this.model, this.provider.baseUrl ?? DEFAULT_BASE_URL, () => body.messages);
+    const ended = (usage: Usage | null | undefined, finish: string | null | undefined, text: string) =>
+      span.answered(usage ? { input: usage.prompt_tokens, output: usage.completion_tokens } : null, finish, text);
     try {
       if (!stream) {
         const completion = await client.chat.completions.create({ ...body, stream: false }, { signal: abortSignal });
@@ -105,8 +90,7 @@ export class OpenAiLlm extends BaseLlm {
       // An aborted run ends quietly here; the run itself reports `cancelled`.
       if (abortSignal?.aborted) return;
       const failure = fromOpenAiError(this.provider, error);
-      span.setAttribute('error.type', failure.code);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
+      span.failed(failure.code, failure.message);
       this.meter.fail(failure);
       yield { errorCode: String(failure.details?.['status'] ?? 'PROVIDER_ERROR'), errorMessage: failure.message };
     } finally {
