@@ -123,6 +123,16 @@ describe('deploy/ files', () => {
     // The provisioned datasource is what the dashboard's datasource variable picks by default.
     const [datasources] = readYamlDocuments(join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'prometheus.yaml')) as Obj[];
     expect(datasources!['datasources'][0]).toMatchObject({ type: 'prometheus', isDefault: true });
+    // A job's trace id typed into the trace_id box opens that trace in Explore, on the provisioned Tempo datasource.
+    const [tempo] = readYamlDocuments(join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'tempo.yaml')) as Obj[];
+    const tempoUid = tempo!['datasources'][0].uid as string;
+    expect(dashboard.templating.list).toContainEqual(expect.objectContaining({ name: 'trace_id', type: 'textbox' }));
+    const traceLink = (dashboard.links as Obj[]).find((link) => link['title'] === 'Job trace in Tempo')!;
+    const url = new URL(traceLink['url'] as string, 'http://grafana');
+    expect(url.pathname).toBe('/explore');
+    const [pane] = Object.values(JSON.parse(url.searchParams.get('panes')!) as Record<string, Obj>);
+    expect(pane!['datasource']).toBe(tempoUid);
+    expect(pane!['queries']).toEqual([expect.objectContaining({ datasource: { type: 'tempo', uid: tempoUid }, query: '${trace_id}' })]);
   });
 
   test('the Prometheus alert rules name only metrics the processes export', () => {
