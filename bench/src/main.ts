@@ -20,6 +20,7 @@ import { measureFloor } from './floor.js';
 import { measureGraphs, PROVIDER_DELAY_MS, type GraphLatency } from './graph-latency.js';
 import { closeClient } from './http-client.js';
 import { measureSyncWorkflow, measureWasmExecute } from './sync-latency.js';
+import { measureTracingCost, type TracingCost } from './tracing-cost.js';
 import { measureWorkflowTtft, TTFT_REPLY, type WorkflowTtft } from './workflow-ttft.js';
 import type { Latency } from './stats.js';
 import { measureColdCompile, measureWarmRun, type ColdRun } from './wasm.js';
@@ -50,10 +51,15 @@ async function freshDatabase(): Promise<string> {
  */
 const BENCH_WORKER_CONCURRENCY = '16';
 
-async function withStack<T>(workers: number, fn: (apiUrl: string, databaseUrl: string) => Promise<T>, workerEnv: Record<string, string> = {}): Promise<T> {
+async function withStack<T>(
+  workers: number,
+  fn: (apiUrl: string, databaseUrl: string) => Promise<T>,
+  workerEnv: Record<string, string> = {},
+  apiEnv: Record<string, string> = {},
+): Promise<T> {
   const databaseUrl = await freshDatabase();
   // Default log level on purpose: request logs are part of what a deployment pays for.
-  const api = await startApi(databaseUrl);
+  const api = await startApi(databaseUrl, apiEnv);
   await Promise.all(Array.from({ length: workers }, () => startWorker(databaseUrl, { WORKER_CONCURRENCY: BENCH_WORKER_CONCURRENCY, ...workerEnv })));
   try {
     if ((await putModule(api.url, 'echo', testModule('echo'))).status !== 201) throw new Error('module upload failed');
@@ -74,6 +80,7 @@ const results: {
   workflow_ttft?: WorkflowTtft;
   cancel?: CancelLatency;
   async?: Throughput[];
+  tracing?: TracingCost;
   graphs?: GraphLatency;
 } = {};
 try {
@@ -127,17 +134,25 @@ try {
   results.wasm_cold_compile = await measureColdCompile();
 
   results.async = [];
-  for (const workers of [1, 2]) {
-    const jobs = sized(10_000);
-    console.log(`async throughput: ${jobs} jobs by 32 clients, ${workers} worker(s)…`);
-    results.async.push(
-      await withStack(workers, async (apiUrl, databaseUrl) => {
+  const jobs = sized(10_000);
+  const asyncRun = (workers: number, env: Record<string, string> = {}) =>
+    withStack(
+      workers,
+      async (apiUrl, databaseUrl) => {
         // Warm up the JIT of every process with a short run first; only the second run is reported.
         await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', Math.min(1000, jobs), 32, workers);
         return measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', jobs, 32, workers);
-      }),
+      },
+      env,
+      env,
     );
+  for (const workers of [1, 2]) {
+    console.log(`async throughput: ${jobs} jobs by 32 clients, ${workers} worker(s)…`);
+    results.async.push(await asyncRun(workers));
   }
+  // The 2-worker run again, the api and workers exporting every span to a receiver in this process.
+  console.log(`async throughput with tracing on (OTLP/HTTP protobuf to a local receiver): ${jobs} jobs, 2 workers…`);
+  results.tracing = await measureTracingCost(results.async[1]!, (env) => asyncRun(2, env));
 } finally {
   closeClient();
   await stopAllProcesses();
@@ -183,7 +198,15 @@ const throughputRows = results.async!.map((t) => [
   `${t.seconds} s`,
   t.workers === 2 ? '>= 500 jobs/s' : '',
 ]);
-const table = [...rows, ...throughputRows];
+const traced = results.tracing!;
+const tracingRow = [
+  `async with tracing on: ${traced.on.completed_per_s} jobs/s (${traced.percent_of_off}% of off)`,
+  `${traced.on.submit_per_s} submitted/s`,
+  `${traced.on.completed_per_s} completed/s`,
+  `${traced.on.seconds} s`,
+  '>= 90% of off',
+];
+const table = [...rows, ...throughputRows, tracingRow];
 const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
 const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
 const text = [line(table[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.slice(1).map(line)].join('\n');
