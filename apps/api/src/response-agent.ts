@@ -14,7 +14,7 @@ import type { ApiContext } from './api-context.js';
 import { errorResponse } from './http-errors.js';
 import { ResponseEvents, messageIdOf, responseObject, type ResponseState } from './response-format.js';
 import type { ResponseRequest } from './response-request.js';
-import { ResponseSse } from './response-sse.js';
+import { SseStream } from './sse.js';
 import { agentResponseId, type Conversation } from './response-store.js';
 
 export interface AgentResponseCall {
@@ -115,18 +115,18 @@ async function streamAgent(
   state: ResponseState,
   store: (done: ResponseState) => Promise<void>,
 ): Promise<void> {
-  const sse = new ResponseSse(res);
+  const sse = new SseStream(res);
   const events = new ResponseEvents(messageIdOf(state.id));
   const open = () => {
-    if (!sse.started) sse.send(events.created(responseObject({ ...state, status: 'in_progress' })));
+    if (!sse.started) sse.events(events.created(responseObject({ ...state, status: 'in_progress' })));
   };
   try {
-    const result = await runAgent({ ...run, onTextDelta: (delta) => (open(), sse.send(events.delta(delta))) });
+    const result = await runAgent({ ...run, onTextDelta: (delta) => (open(), sse.events(events.delta(delta))) });
     ctx.metrics.tokens(run.provider.name, run.agent.model, result.usage);
     const done: ResponseState = { ...state, status: 'completed', text: result.text, usage: result.usage, completedAt: new Date() };
     await store(done);
     open();
-    sse.send(events.completed(responseObject(done)));
+    sse.events(events.completed(responseObject(done)));
     sse.end();
   } catch (caught) {
     if (bound.clientGone) return sse.dispose();
@@ -139,7 +139,7 @@ async function streamAgent(
     const { code, message } = errorResponse(error).body.error;
     const failed: ResponseState = { ...state, status: 'failed', error: { code, message }, completedAt: new Date() };
     await store(failed).catch((storeError: unknown) => ctx.log.warn({ err: (storeError as Error).message }, 'could not store a failed response'));
-    sse.send(events.failed(responseObject(failed)));
+    sse.events(events.failed(responseObject(failed)));
     sse.end();
   }
 }

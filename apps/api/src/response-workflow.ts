@@ -16,7 +16,7 @@ import type { ApiContext } from './api-context.js';
 import { errorResponse } from './http-errors.js';
 import { ResponseEvents, messageIdOf, responseObject, type ResponseState } from './response-format.js';
 import type { ResponseRequest } from './response-request.js';
-import { ResponseSse } from './response-sse.js';
+import { SseStream } from './sse.js';
 import { workflowResponseId, type Conversation } from './response-store.js';
 import { submitJob } from './submit-job.js';
 import { outcomeOf } from './workflow-call.js';
@@ -25,19 +25,19 @@ import type { RelayedText } from './token-relay.js';
 
 /** A response stream's relayed text deltas, held until the stream has sent `response.created`. */
 class RelayedDeltas {
-  private sse: ResponseSse | null = null;
+  private sse: SseStream | null = null;
   private events: ResponseEvents | null = null;
   private early = '';
 
-  open(sse: ResponseSse, events: ResponseEvents): void {
+  open(sse: SseStream, events: ResponseEvents): void {
     this.sse = sse;
     this.events = events;
-    if (this.early !== '') sse.send(events.delta(this.early));
+    if (this.early !== '') sse.events(events.delta(this.early));
     this.early = '';
   }
 
   delta(text: string): void {
-    if (this.sse && this.events) this.sse.send(this.events.delta(text));
+    if (this.sse && this.events) this.sse.events(this.events.delta(text));
     else this.early += text;
   }
 }
@@ -172,10 +172,10 @@ async function waitAndAnswer(ctx: ApiContext, res: Response, call: WorkflowRespo
     result = ctx.waiters.wait(submittedId, Math.max(1, timeoutMs - (Date.now() - started)), again.signal);
     ctx.waiters.check([submittedId]);
   }
-  const sse = out ? new ResponseSse(res) : null;
+  const sse = out ? new SseStream(res) : null;
   const events = new ResponseEvents(messageIdOf(state.id));
   // A stream starts at once: the client has the response id while the job is queued or running.
-  sse?.send(events.created(responseObject(state)));
+  sse?.events(events.created(responseObject(state)));
   if (sse) out?.open(sse, events);
 
   const outcome = await result;
@@ -189,7 +189,7 @@ function answer(
   submittedId: string,
   timeoutMs: number,
   result: Exclude<WaitResult, { kind: 'aborted' }>,
-  sse: ResponseSse | null,
+  sse: SseStream | null,
   events: ResponseEvents,
   relay: RelayedText | null,
 ): void {
@@ -202,10 +202,10 @@ function answer(
   try {
     const text = outcomeOf(result, formatJobId(submittedId), timeoutMs);
     const rest = relay ? relay.rest(text, formatJobId(submittedId)) : text;
-    sse.send([...(rest !== '' || !relay?.started ? events.delta(rest) : []), ...events.completed(responseObject(finish(text)))]);
+    sse.events([...(rest !== '' || !relay?.started ? events.delta(rest) : []), ...events.completed(responseObject(finish(text)))]);
   } catch (error) {
     const { code, message } = errorResponse(error).body.error;
-    sse.send(events.failed(responseObject({ ...state, status: code === 'cancelled' ? 'cancelled' : 'failed', error: { code, message } })));
+    sse.events(events.failed(responseObject({ ...state, status: code === 'cancelled' ? 'cancelled' : 'failed', error: { code, message } })));
   }
   sse.end();
 }

@@ -52,10 +52,25 @@ export class SseStream {
     this.done();
   }
 
+  /** Named events (`event: <type>` plus the event as JSON `data:`), as OpenAI's Responses API streams them. */
+  events(events: { type: string }[]): void {
+    if (this.closed) return;
+    this.start();
+    this.res.write(events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join(''));
+  }
+
+  /** Chat streaming's end: a `[DONE]` line, then the end of the answer. */
   done(): void {
     if (this.closed) return;
     this.start();
     this.res.write('data: [DONE]\n\n');
+    this.end();
+  }
+
+  /** Ends the answer (the Responses API sends no `[DONE]`). */
+  end(): void {
+    if (this.closed) return;
+    this.start();
     this.closed = true;
     this.stopTimer();
     this.res.end();
