@@ -77,7 +77,7 @@ describe('the job view', () => {
     });
     for (const step of job.steps as Record<string, unknown>[]) {
       expect(Object.keys(step).sort()).toEqual(
-        ['attempt', 'completed_at', 'duration_ms', 'error', 'id', 'input', 'output', 'started_at', 'status', 'type', 'usage'].sort(),
+        ['attempt', 'completed_at', 'duration_ms', 'error', 'id', 'input', 'logs', 'output', 'started_at', 'status', 'type', 'usage'].sort(),
       );
     }
   });

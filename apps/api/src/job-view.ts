@@ -51,6 +51,8 @@ function stepView(jobId: string, step: JobStepRow, resumeUrl: ResumeUrlOf | unde
     started_at: iso(step.startedAt),
     completed_at: iso(step.completedAt),
     duration_ms: step.durationMs === null ? null : Math.round(step.durationMs * 1000) / 1000,
+    // A WASM attempt's stderr (its last 16 KiB); null for agent and wait steps.
+    logs: step.logs ?? null,
     ...(step.status === 'waiting' && step.item === null
       ? { wait_until: iso(step.waitUntil), ...(resumeUrl ? { resume_url: resumeUrl(jobId, step.stepId, step.attempt) } : {}) }
       : {}),

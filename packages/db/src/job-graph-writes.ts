@@ -8,7 +8,7 @@
  * when it is skipped, when a for_each step ends (the list of its items' outputs, or its error), when a step
  * fails without an attempt of its own (an expression error), or for a wait (`waiting` until resumed).
  */
-import type { StoredError, TokenUsage } from '@mule/core';
+import { storableText, type StoredError, type TokenUsage } from '@mule/core';
 import type { Queryable } from './pool.js';
 import { statement } from './prepared.js';
 import type { Claim } from './jobs-repo.js';
@@ -24,6 +24,8 @@ export interface RowEnd {
   usage?: TokenUsage | null;
   /** Measured by the runner; absent: since the row started. */
   durationMs?: number;
+  /** A WASM attempt's stderr (stored as its last STEP_LOG_BYTES); absent or null: none (agent steps). */
+  logs?: string | null;
 }
 
 /** A new row: an attempt starting (`running`), a wait (`waiting`), or a step's own final row. */
@@ -48,6 +50,25 @@ export interface TransitionWrites {
   job?: { status: 'running' | 'waiting' | 'completed' | 'failed'; output?: unknown; error?: StoredError | null; queueId?: string };
 }
 
+/**
+ * How much of a WASM attempt's stderr its step row keeps: the last 16 KiB (UTF-8 bytes). The sandbox keeps 64 KiB
+ * per run; a row is read whole by every job view, and a module that logs a line per item would otherwise make a
+ * for_each job's view megabytes long. The end of stderr is what says why a module failed.
+ */
+export const STEP_LOG_BYTES = 16 * 1024;
+
+/** The last STEP_LOG_BYTES of `text`, cut at a character boundary, made storable (no NUL). */
+export function stepLogTail(text: string): string {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short text (nearly every run's) is kept without encoding it.
+  if (text.length * 3 <= STEP_LOG_BYTES) return storableText(text);
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= STEP_LOG_BYTES) return storableText(text);
+  let start = bytes.length - STEP_LOG_BYTES;
+  // Skip continuation bytes (10xxxxxx) so the tail starts at a whole character.
+  while (start < bytes.length && (bytes[start]! & 0xc0) === 0x80) start++;
+  return storableText(bytes.subarray(start).toString('utf8'));
+}
+
 /** JSON text (jsonb's `null` kept as JSON null, which jsonb_to_recordset would turn into SQL NULL). */
 const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
 
@@ -65,6 +86,7 @@ export function transitionCtes(claim: Claim, writes: TransitionWrites): { ctes: 
     error: json(end.error ?? undefined),
     usage: json(end.usage ?? undefined),
     duration_ms: end.durationMs ?? null,
+    logs: typeof end.logs === 'string' ? stepLogTail(end.logs) : null,
   }));
   const starts = writes.starts.map((start) => ({
     step_index: start.index,
@@ -83,8 +105,8 @@ export function transitionCtes(claim: Claim, writes: TransitionWrites): { ctes: 
     ctes: `owned AS (SELECT id FROM jobs WHERE id = $1 AND status = 'running' AND attempts = $2 FOR SHARE),
      ends AS (
        UPDATE job_steps s SET status = e.status, output = e.output::jsonb, error = e.error::jsonb, usage = e.usage::jsonb,
-              completed_at = now(), duration_ms = COALESCE(e.duration_ms, EXTRACT(EPOCH FROM (now() - s.started_at)) * 1000)
-         FROM jsonb_to_recordset($3::jsonb) AS e(step_index int, item int, attempt int, status text, output text, error text, usage text, duration_ms float8)
+              completed_at = now(), duration_ms = COALESCE(e.duration_ms, EXTRACT(EPOCH FROM (now() - s.started_at)) * 1000), logs = e.logs
+         FROM jsonb_to_recordset($3::jsonb) AS e(step_index int, item int, attempt int, status text, output text, error text, usage text, duration_ms float8, logs text)
         WHERE s.job_id = $1 AND s.step_index = e.step_index AND COALESCE(s.item, -1) = COALESCE(e.item, -1)
           AND s.attempt = e.attempt AND s.status IN ('running', 'waiting') AND EXISTS (SELECT 1 FROM owned)
         RETURNING 1

@@ -20,6 +20,8 @@ export interface JobStepRow {
   durationMs: number | null;
   /** A waiting step: when it times out. */
   waitUntil: Date | null;
+  /** A WASM attempt's stderr, its last 16 KiB; null for agent and wait steps. */
+  logs: string | null;
 }
 
 export interface JobRow {

@@ -14,6 +14,8 @@ export interface AttemptOutcome {
   error?: MuleError;
   usage: TokenUsage | null;
   durationMs: number;
+  /** A WASM attempt's stderr (also of a failed run: the sandbox's error carries it in details.logs); else null. */
+  logs: string | null;
 }
 
 export interface AttemptRun {
@@ -69,9 +71,10 @@ export function startAttemptRun(
         signal: controller.signal,
         log: context.log,
       }));
-      return { ok: true, output: result.output as JsonValue, usage: result.usage, durationMs: performance.now() - started };
+      return { ok: true, output: result.output as JsonValue, usage: result.usage, durationMs: performance.now() - started, logs: result.logs ?? null };
     } catch (thrown) {
-      return { ok: false, error: attemptError(thrown, step, timeoutMs, controller.signal, jobSignal), usage: null, durationMs: performance.now() - started };
+      const logs = thrown instanceof MuleError && typeof thrown.details?.['logs'] === 'string' ? thrown.details['logs'] : null;
+      return { ok: false, error: attemptError(thrown, step, timeoutMs, controller.signal, jobSignal), usage: null, durationMs: performance.now() - started, logs };
     } finally {
       clearTimeout(timer);
       jobSignal.removeEventListener('abort', onJob);

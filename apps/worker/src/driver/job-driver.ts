@@ -150,7 +150,7 @@ export class JobDriver {
       const index = program.graph.steps.findIndex((step) => step.id === event.stepId);
       writes.ends.push(
         event.type === 'attempt_succeeded'
-          ? { index, item: event.item, attempt: event.attempt, status: 'completed', output: event.output, usage: outcome.usage, durationMs: outcome.durationMs }
+          ? { index, item: event.item, attempt: event.attempt, status: 'completed', output: event.output, usage: outcome.usage, durationMs: outcome.durationMs, logs: outcome.logs }
           : {
               index,
               item: event.item,
@@ -158,6 +158,7 @@ export class JobDriver {
               status: 'failed',
               error: this.errors.remember(outcome.error ? outcome.error.toJSON() : stored(event.error)),
               durationMs: outcome.durationMs,
+              logs: outcome.logs,
             },
       );
     }
@@ -230,7 +231,7 @@ export class JobDriver {
     const at = () => Date.now();
     if (!step) {
       const error = { code: 'internal_error' as const, message: `step "${stepId}" has nothing to run`, retryable: false };
-      this.push({ kind: 'event', event: { type: 'attempt_failed', at: at(), stepId, item, attempt, error }, outcome: { ok: false, usage: null, durationMs: 0 } });
+      this.push({ kind: 'event', event: { type: 'attempt_failed', at: at(), stepId, item, attempt, error }, outcome: { ok: false, usage: null, durationMs: 0, logs: null } });
       return;
     }
     const log = this.deps.log.child({ step_id: stepId, step_attempt: attempt, ...(item === null ? {} : { item }) });

@@ -17,6 +17,8 @@ export interface StepContext<Step extends RunnableStep = RunnableStep> {
 export interface StepResult {
   output: unknown;
   usage: TokenUsage | null;
+  /** What the step wrote to stderr (a WASM module); absent: none (an agent). */
+  logs?: string;
 }
 
 export type StepRunner<Step extends RunnableStep = RunnableStep> = (context: StepContext<Step>) => Promise<StepResult>;

@@ -13,9 +13,9 @@ export function wasmStep(runner: WasmRunner, loadBytes: (sha256: string) => Prom
       );
       const problem = unstorableOutput(result.output);
       // Not retryable (wasm_bad_output): the same module given the same input writes the same output.
-      if (problem) throw new MuleError('wasm_bad_output', `the module output ${problem}, which a step result cannot store`);
+      if (problem) throw new MuleError('wasm_bad_output', `the module output ${problem}, which a step result cannot store`, { details: { logs: result.logs } });
       metrics.wasmExecutions.inc({ outcome: 'ok' });
-      return { output: result.output, usage: null };
+      return { output: result.output, usage: null, logs: result.logs };
     } catch (error) {
       metrics.wasmExecutions.inc({ outcome: outcomeOf(error) });
       throw error;
