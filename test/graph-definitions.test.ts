@@ -112,6 +112,41 @@ describe('graphs that can run are stored', () => {
   });
 });
 
+describe('GET /v1/workflows/{name}/versions', () => {
+  test('lists every version newest first, each as GET answered while it was current; an unchanged PUT adds none', async () => {
+    const v1 = { steps: [{ id: 'a', wasm: 'echo' }] };
+    const v2 = { description: 'two steps now', steps: [{ id: 'a', wasm: 'echo' }, { id: 'b', wasm: 'echo', needs: ['a'] }] };
+    expect((await http(api.url, 'PUT', '/v1/workflows/versioned', v1)).status).toBe(201);
+    const current = await http(api.url, 'PUT', '/v1/workflows/versioned', v2);
+    expect([current.status, current.body.version]).toEqual([200, 2]);
+    expect((await http(api.url, 'PUT', '/v1/workflows/versioned', v2)).body.version).toBe(2);
+
+    const list = await http(api.url, 'GET', '/v1/workflows/versioned/versions');
+    expect(list.status).toBe(200);
+    expect(list.body.object).toBe('list');
+    expect(list.body.data.map((entry: { version: number }) => entry.version)).toEqual([2, 1]);
+    const [second, first] = list.body.data;
+    expect(second.definition).toMatchObject({ ...v2, name: 'versioned', object: 'workflow', version: 2 });
+    expect(first.definition).toMatchObject({ ...v1, name: 'versioned', object: 'workflow', version: 1 });
+    expect(first.definition.description).toBeUndefined();
+    expect(Date.parse(first.created_at)).toBeLessThanOrEqual(Date.parse(second.created_at));
+    // The newest version is what GET /v1/workflows/{name} answers, field for field but the update time.
+    const { updated_at: _readUpdated, ...read } = (await http(api.url, 'GET', '/v1/workflows/versioned')).body;
+    const { updated_at: _listedUpdated, ...listed } = second.definition;
+    expect(listed).toEqual(read);
+  });
+
+  test('an unknown workflow is a 404 in the error shape; a bad name a 400', async () => {
+    const missing = await http(api.url, 'GET', '/v1/workflows/never-defined/versions');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error).toMatchObject({ code: 'not_found', param: 'name', type: 'not_found_error' });
+    expect(missing.body.error.message).toContain('never-defined');
+    const bad = await http(api.url, 'GET', `/v1/workflows/${encodeURIComponent('no spaces')}/versions`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.param).toBe('name');
+  });
+});
+
 describe('mule apply and MULE_DEFINITIONS', () => {
   test('a bad graph fails naming the file, the document and the field, and applies nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mule-graph-'));

@@ -312,6 +312,31 @@ export async function getWorkflow(prisma: PrismaClient, name: string): Promise<W
   return rows[0] ?? null;
 }
 
+export interface WorkflowVersionRow {
+  version: number;
+  spec: unknown;
+  /** When this version was written. */
+  createdAt: Date;
+}
+
+/**
+ * Every stored version of a workflow, newest first, with the workflow's own creation time; null when no workflow
+ * has that name. One statement, so the list and the workflow's row are read from one snapshot.
+ */
+export async function listWorkflowVersions(
+  prisma: PrismaClient,
+  name: string,
+): Promise<{ workflowCreatedAt: Date; versions: WorkflowVersionRow[] } | null> {
+  const rows = await prisma.$queryRaw<(WorkflowVersionRow & { workflowCreatedAt: Date })[]>`
+    SELECT v.version, v.spec, v.created_at AS "createdAt", w.created_at AS "workflowCreatedAt"
+      FROM workflows w JOIN workflow_versions v ON v.workflow_name = w.name
+     WHERE w.name = ${name}
+     ORDER BY v.version DESC`;
+  const first = rows[0];
+  if (!first) return null;
+  return { workflowCreatedAt: first.workflowCreatedAt, versions: rows.map(({ version, spec, createdAt }) => ({ version, spec, createdAt })) };
+}
+
 /** Creates the workflow or adds a version when the definition changed; versions are never edited. */
 export async function putWorkflow(
   prisma: PrismaClient,

@@ -1,8 +1,9 @@
 /**
  * Definitions over REST (`/v1/{providers,agents,workflows,wasm/modules}`): GET list, GET one, PUT (create 201 /
- * replace or unchanged 200), DELETE (409 while referenced). Bodies are the definitions of core's schemas without
- * `kind`; read-only fields a GET adds (version, sha256, timestamps…) are accepted back and ignored, so a definition
- * read can be PUT again as is (definition-http.ts).
+ * replace or unchanged 200), DELETE (409 while referenced); a workflow's versions at
+ * `/v1/workflows/{name}/versions`. Bodies are the definitions of core's schemas without `kind`; read-only fields a
+ * GET adds (version, sha256, timestamps…) are accepted back and ignored, so a definition read can be PUT again as
+ * is (definition-http.ts).
  */
 import { Router, type Request } from 'express';
 import { MuleError, parseDefinition, type DefinitionKind } from '@mule/core';
@@ -19,6 +20,7 @@ import {
   listProviders,
   listTriggers,
   listWorkflows,
+  listWorkflowVersions,
   type PutOutcome,
 } from '@mule/db';
 import { callerOf, requireAdmin } from '../access.js';
@@ -99,6 +101,20 @@ export function definitionsRouter(ctx: ApiContext, defs: DefinitionContext): Rou
   crud('/v1/workflows', 'workflow', () => listWorkflows(ctx.prisma), (n) => getWorkflow(ctx.prisma, n), views.workflow, async (name, req) =>
     (await applyWorkflow(defs, parseDefinition('workflow', definitionBody(req, name)))).outcome,
   );
+  // Every version a workflow has had, newest first; each as GET /v1/workflows/{name} answered while it was current.
+  router.get('/v1/workflows/:name/versions', async (req, res) => {
+    const name = nameParam(req);
+    const found = await listWorkflowVersions(ctx.prisma, name);
+    if (!found) throw notFound('workflow', name);
+    res.json({
+      object: 'list',
+      data: found.versions.map((row) => ({
+        version: row.version,
+        created_at: row.createdAt.toISOString(),
+        definition: views.workflow({ name, version: row.version, spec: row.spec, createdAt: found.workflowCreatedAt, updatedAt: row.createdAt }),
+      })),
+    });
+  });
   crud('/v1/triggers', 'trigger', () => listTriggers(ctx.prisma), (n) => getTrigger(ctx.prisma, n), views.trigger, (name, req) =>
     applyTrigger(defs, parseDefinition('trigger', definitionBody(req, name, ['last_fired_at']))),
   );
