@@ -6,84 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { startFakeProvider, type FakeProvider, type RecordedRequest } from './support/fake-provider.js';
 import { exampleModule, http, putModule, putWorkflow, testModule, waitFor } from './support/fixtures.js';
+import { startOtlpReceiver, tracedEnv as exportTo, type OtlpReceiver } from './support/otlp-receiver.js';
 import { startApi, startWorker, stopAllProcesses, stopProcessesExcept, type MuleProcess } from './support/processes.js';
-
-interface ReceivedSpan {
-  service: string;
-  name: string;
-  traceId: string;
-  spanId: string;
-  parentSpanId: string;
-  attributes: Record<string, unknown>;
-  links: { traceId: string; spanId: string }[];
-  events: { name: string; attributes: Record<string, unknown> }[];
-}
-
-interface Receiver {
-  url: string;
-  spans: ReceivedSpan[];
-  contentTypes: string[];
-  close(): Promise<void>;
-}
-
-type OtlpValue = { stringValue?: string; intValue?: number | string; boolValue?: boolean; doubleValue?: number; arrayValue?: { values?: OtlpValue[] } };
-type OtlpAttribute = { key: string; value: OtlpValue };
-
-const valueOf = (value: OtlpValue): unknown =>
-  value.arrayValue ? (value.arrayValue.values ?? []).map(valueOf) : value.intValue !== undefined ? Number(value.intValue) : (value.stringValue ?? value.boolValue ?? value.doubleValue);
-const attributesOf = (list: OtlpAttribute[] | undefined) => Object.fromEntries((list ?? []).map((a) => [a.key, valueOf(a.value)]));
-
-/** An OTLP/HTTP receiver: JSON bodies are parsed into spans; every POST's content type is recorded. */
-async function startReceiver(): Promise<Receiver> {
-  const spans: ReceivedSpan[] = [];
-  const contentTypes: string[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      if (req.method === 'POST' && req.url === '/v1/traces') {
-        const type = String(req.headers['content-type'] ?? '');
-        contentTypes.push(type);
-        if (type.startsWith('application/json')) {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: any[] };
-          for (const resourceSpans of body.resourceSpans ?? []) {
-            const service = String(attributesOf(resourceSpans.resource?.attributes)['service.name']);
-            for (const scope of resourceSpans.scopeSpans ?? []) {
-              for (const span of scope.spans ?? []) {
-                spans.push({
-                  service,
-                  name: span.name,
-                  traceId: span.traceId,
-                  spanId: span.spanId,
-                  parentSpanId: span.parentSpanId ?? '',
-                  attributes: attributesOf(span.attributes),
-                  links: (span.links ?? []).map((link: any) => ({ traceId: link.traceId, spanId: link.spanId })),
-                  events: (span.events ?? []).map((event: any) => ({ name: event.name, attributes: attributesOf(event.attributes) })),
-                });
-              }
-            }
-          }
-        }
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    spans,
-    contentTypes,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
 
 const SECRET_KEY = randomBytes(32).toString('hex');
 const PROMPT = `the caller's private words ${randomBytes(6).toString('hex')}`;
@@ -91,22 +21,16 @@ const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
 let db: TestDatabase;
 let fake: FakeProvider;
-let receiver: Receiver;
+let receiver: OtlpReceiver;
 let api: MuleProcess;
 let worker: MuleProcess;
 
-// Spans are exported in batches every 100 ms (OTEL_BSP_SCHEDULE_DELAY, read by the SDK) rather than the 5 s default.
-const tracedEnv = () => ({
-  MULE_SECRET_KEY: SECRET_KEY,
-  OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-  OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-  OTEL_BSP_SCHEDULE_DELAY: '100',
-});
+const tracedEnv = () => ({ MULE_SECRET_KEY: SECRET_KEY, ...exportTo(receiver) });
 
 beforeAll(async () => {
   db = await createTestDatabase();
   fake = await startFakeProvider();
-  receiver = await startReceiver();
+  receiver = await startOtlpReceiver();
   [api, worker] = await Promise.all([startApi(db.url, tracedEnv()), startWorker(db.url, tracedEnv())]);
   expect((await http(api.url, 'PUT', '/v1/providers/stored', { type: 'openai', base_url: fake.url, api_key: 'sk-test-tracing' })).status).toBe(201);
   expect((await http(api.url, 'PUT', '/v1/agents/helper', { provider: 'stored', model: 'fake-model', instruction: 'Answer briefly.' })).status).toBe(201);
@@ -289,7 +213,7 @@ test('with MULE_LOG_CONTENT=true the LLM span carries the prompt and the answer'
 }, 90_000);
 
 test('the default http/protobuf protocol delivers spans as application/x-protobuf', async () => {
-  const protobuf = await startReceiver();
+  const protobuf = await startOtlpReceiver();
   try {
     const protoApi = await startApi(db.url, { MULE_SECRET_KEY: SECRET_KEY, OTEL_EXPORTER_OTLP_ENDPOINT: protobuf.url, OTEL_BSP_SCHEDULE_DELAY: '100' });
     expect((await http(protoApi.url, 'GET', '/v1/models')).status).toBe(200);

@@ -59,7 +59,7 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
       // The route pattern, not the path: job ids and names must not become label values.
       const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
       metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
-      metrics.httpDuration.observe({ route }, ms / 1000);
+      metrics.httpDuration.observe({ route }, ms / 1000, traceId);
       if (traceId) {
         span.updateName(`${req.method} ${route}`);
         span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });

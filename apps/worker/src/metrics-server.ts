@@ -2,7 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { countJobs, isMigrated, isQueueInstalled, type Pool } from '@mule/db';
-import { register, setJobCountsReader } from '@mule/observability';
+import { renderMetrics, setJobCountsReader } from '@mule/observability';
 
 export function startMetricsServer(pool: Pool, host: string, port: number, isStopping: () => boolean): Promise<Server> {
   setJobCountsReader(() => countJobs(pool));
@@ -23,7 +23,9 @@ export function startMetricsServer(pool: Pool, host: string, port: number, isSto
         res.writeHead(ready ? 200 : 503, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ status: ready ? 'ready' : 'unavailable' }));
       } else if (path === '/metrics') {
-        res.writeHead(200, { 'Content-Type': register.contentType }).end(await register.metrics());
+        // OpenMetrics (with trace exemplars) when the scraper asks for it, the classic Prometheus text otherwise.
+        const { contentType, body } = await renderMetrics(req.headers.accept);
+        res.writeHead(200, { 'Content-Type': contentType, Vary: 'Accept' }).end(body);
       } else {
         res.writeHead(404, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ error: { message: `no route ${req.method} ${path}`, type: 'not_found_error', param: null, code: 'not_found' } }));

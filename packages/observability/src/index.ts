@@ -1,7 +1,10 @@
 export { createLogger, type Logger } from './logger.js';
 export { enableApiMetrics, enableWorkerMetrics, metrics, recordTokens, register, setJobCountsReader } from './metrics.js';
 export type { JobCountsReading } from './metrics.js';
+export { prefersOpenMetrics, renderMetrics, type RenderedMetrics } from './metrics-exposition.js';
+export { TracedHistogram } from './traced-histogram.js';
 export {
+  activeTraceId,
   context,
   contextFromHeaders,
   contextFromStored,
@@ -12,6 +15,7 @@ export {
   SpanStatusCode,
   startTracing,
   trace,
+  traceContextIn,
   traceIdOf,
   tracer,
   tracingContentAllowed,

@@ -1,9 +1,11 @@
 /**
  * Mule's Prometheus metrics (deploy/README.md "Monitoring"), defined once for both processes. Labels stay small: workflow name, step
- * type, status, outcome, provider and model; never job ids or prompts.
+ * type, status, outcome, provider and model; never job ids or prompts. The duration histograms of jobs, steps and HTTP
+ * requests carry trace ids as exemplars when tracing is on (traced-histogram.ts), not as labels.
  */
 import type { TokenUsage } from '@mule/core';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, register } from 'prom-client';
+import { TracedHistogram } from './traced-histogram.js';
 
 collectDefaultMetrics();
 
@@ -12,7 +14,7 @@ const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 export const metrics = {
   jobs: new Counter({ name: 'mule_jobs_total', help: 'Jobs finished, by workflow and final status', labelNames: ['workflow', 'status'] }),
-  jobDuration: new Histogram({
+  jobDuration: new TracedHistogram({
     name: 'mule_job_duration_seconds',
     help: 'Time from a job being claimed to its end',
     labelNames: ['workflow'],
@@ -28,7 +30,7 @@ export const metrics = {
     help: 'Step attempts finished, by type (agent, wasm, wait) and status (completed, failed, skipped, cancelled)',
     labelNames: ['type', 'status'],
   }),
-  stepDuration: new Histogram({
+  stepDuration: new TracedHistogram({
     name: 'mule_step_duration_seconds',
     help: 'Duration of a step attempt',
     labelNames: ['type'],
@@ -75,7 +77,7 @@ export const metrics = {
     help: 'HTTP requests answered by the api, by route and status',
     labelNames: ['method', 'route', 'status'],
   }),
-  httpDuration: new Histogram({
+  httpDuration: new TracedHistogram({
     name: 'mule_http_request_duration_seconds',
     help: 'Time to answer an HTTP request',
     labelNames: ['route'],

@@ -91,6 +91,11 @@ export function currentTraceContext(): string | null {
   return carrier.tracestate ? `${carrier.traceparent}\n${carrier.tracestate}` : carrier.traceparent;
 }
 
+/** The trace context to store with a job that `span` starts, as currentTraceContext gives it inside that span. */
+export function traceContextIn(span: Span): string | null {
+  return context.with(trace.setSpan(context.active(), span), currentTraceContext);
+}
+
 /** The context a stored trace context names (ROOT_CONTEXT when none or tracing is off). */
 export function contextFromStored(stored: string | null | undefined): Context {
   if (!enabled || !stored) return ROOT_CONTEXT;
@@ -102,6 +107,13 @@ export function contextFromStored(stored: string | null | undefined): Context {
 export function contextFromHeaders(headers: Record<string, string | string[] | undefined>): Context {
   if (!enabled) return ROOT_CONTEXT;
   return propagation.extract(ROOT_CONTEXT, headers);
+}
+
+/** The active span's trace id when tracing is on and the span is recorded (its trace reaches the backend). */
+export function activeTraceId(): string | undefined {
+  if (!enabled) return undefined;
+  const span = trace.getSpan(context.active());
+  return span?.isRecording() ? span.spanContext().traceId : undefined;
 }
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}/;

@@ -1,7 +1,11 @@
-/** Health (process up), readiness (database reachable and migrated) and metrics (Prometheus text): open even when API keys are required, for probes and scrapers. */
+/**
+ * Health (process up), readiness (database reachable and migrated) and metrics (OpenMetrics when the scraper's Accept
+ * asks for it, with trace exemplars; the classic Prometheus text otherwise): open even when API keys are required, for
+ * probes and scrapers.
+ */
 import { Router } from 'express';
 import { isMigrated, isQueueInstalled } from '@mule/db';
-import { register } from '@mule/observability';
+import { renderMetrics } from '@mule/observability';
 import type { ApiContext } from '../api-context.js';
 
 export function healthRouter(ctx: ApiContext): Router {
@@ -22,9 +26,11 @@ export function healthRouter(ctx: ApiContext): Router {
     const ready = checks.database && checks.migrated && checks.queue;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unavailable', checks });
   });
-  router.get('/metrics', async (_req, res) => {
-    res.setHeader('Content-Type', register.contentType);
-    res.send(await register.metrics());
+  router.get('/metrics', async (req, res) => {
+    const { contentType, body } = await renderMetrics(req.headers.accept);
+    res.setHeader('Content-Type', contentType);
+    res.setHeader('Vary', 'Accept');
+    res.send(body);
   });
   return router;
 }
