@@ -4,6 +4,9 @@
  * fires a due time is decided by the database, not by an election: the fire advances `last_fired_at` with a
  * conditional UPDATE in the job's transaction (packages/db/src/triggers-repo.ts), so a due time starts one job
  * however many workers see it. A due time older than the window (everything was down) is not replayed.
+ *
+ * With tracing on, a fire has no caller whose trace it could continue: it starts a trace of its own, a
+ * `schedule <trigger>` root span whose context is stored with the job, so the job's claims are its children.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -17,7 +20,7 @@ import {
   type TriggerDefinition,
 } from '@mule/core';
 import { CHANNELS, findSubmitTarget, fireSchedule, listScheduledTriggers, NotifyBatcher, type JobQueue, type Pool, type ScheduledTrigger } from '@mule/db';
-import { metrics, type Logger } from '@mule/observability';
+import { metrics, SpanKind, SpanStatusCode, traceContextIn, tracer, type Logger } from '@mule/observability';
 
 /**
  * A due time fires only within this long after it: ticks are 5 s apart by default, so 60 s leaves room for a
@@ -74,22 +77,40 @@ export async function fireIfDue(deps: SchedulerDeps, row: ScheduledTrigger, now:
   const compiled = compileTrigger(definition);
   const input = compiled.input ? evaluateTemplate(compiled.input, { input: null, steps: {} }) : {};
   const id = randomUUID();
-  const outcome = await fireSchedule(deps.pool, deps.queue, {
-    trigger: row.name,
-    due,
-    overlapSkip: (definition.overlap ?? 'skip') === 'skip',
-    job: {
-      id,
-      workflow: definition.workflow,
-      version: target.version,
-      model: `workflow/${definition.workflow}`,
-      input,
-      plan: buildPlan(workflowSchema.parse(target.spec), new Map(Object.entries(target.modules))),
-      idempotencyKey: null,
-      apiKeyId: null,
-    },
+  const span = tracer.startSpan(`schedule ${row.name}`, {
+    root: true,
+    kind: SpanKind.PRODUCER,
+    attributes: { 'mule.trigger.name': row.name, 'mule.trigger.due': due.toISOString(), 'mule.workflow': definition.workflow },
   });
+  let outcome;
+  try {
+    outcome = await fireSchedule(deps.pool, deps.queue, {
+      trigger: row.name,
+      due,
+      overlapSkip: (definition.overlap ?? 'skip') === 'skip',
+      job: {
+        id,
+        workflow: definition.workflow,
+        version: target.version,
+        model: `workflow/${definition.workflow}`,
+        input,
+        plan: buildPlan(workflowSchema.parse(target.spec), new Map(Object.entries(target.modules))),
+        idempotencyKey: null,
+        apiKeyId: null,
+        traceContext: traceContextIn(span),
+      },
+    });
+  } catch (error) {
+    span.recordException(error as Error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    span.end();
+    throw error;
+  }
+  // Another worker fired this due time, and its span is the trace of that fire. This one is never ended, so it is
+  // never exported (the SDK sends ended spans only): a due time is one trace however many workers saw it.
   if (outcome === 'already_fired') return false;
+  span.setAttributes({ 'mule.trigger.outcome': outcome, ...(outcome === 'started' ? { 'mule.job.id': id } : {}) });
+  span.end();
   metrics.triggerFires.inc({ trigger: row.name, outcome });
   const fields = { trigger: row.name, due: due.toISOString() };
   if (outcome === 'started') deps.log.info({ ...fields, job_id: formatJobId(id) }, 'schedule trigger started a job');

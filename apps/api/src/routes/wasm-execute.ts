@@ -1,9 +1,12 @@
-/** POST /v1/wasm/execute: runs one module in the api's sandbox, without the queue. */
+/**
+ * POST /v1/wasm/execute: runs one module in the api's sandbox, without the queue. With tracing on the run is a
+ * `wasm_run` span under the request's server span, like a worker's WASM step.
+ */
 import { Router } from 'express';
 import { z } from 'zod';
 import { DEFAULT_WASM_TIMEOUT_MS, MuleError, parseWith, SHA256_PATTERN } from '@mule/core';
 import { resolveModuleRef } from '@mule/db';
-import { metrics } from '@mule/observability';
+import { inSpan, metrics } from '@mule/observability';
 import { outcomeOf } from '@mule/wasm-runner';
 import { allows, callerOf } from '../access.js';
 import type { ApiContext } from '../api-context.js';
@@ -34,14 +37,25 @@ export function wasmExecuteRouter(ctx: ApiContext): Router {
     if (!ref) throw new MuleError('not_found', `no wasm module "${request.module}"`, { param: 'module' });
     const gone = new AbortController();
     res.on('close', () => gone.abort());
+    // Named as the caller named it; a call by hash names no module (several names may share those bytes).
+    const moduleName = SHA256_PATTERN.test(request.module) ? null : request.module;
+    const attributes = { ...(moduleName ? { 'mule.wasm.module': moduleName } : {}), 'mule.wasm.sha256': ref.sha256 };
     let result;
     try {
-      result = await ctx.wasm.run({
-        sha256: ref.sha256,
-        loadBytes: ctx.loadModule,
-        input: request.input ?? null,
-        timeoutMs: request.timeout_ms ?? DEFAULT_WASM_TIMEOUT_MS,
-        signal: gone.signal,
+      result = await inSpan(moduleName ? `wasm_run ${moduleName}` : 'wasm_run', { attributes }, async (span) => {
+        try {
+          return await ctx.wasm.run({
+            sha256: ref.sha256,
+            loadBytes: ctx.loadModule,
+            input: request.input ?? null,
+            timeoutMs: request.timeout_ms ?? DEFAULT_WASM_TIMEOUT_MS,
+            signal: gone.signal,
+          });
+        } catch (error) {
+          // No step span above this one: the run's own span says how it failed (wasm_trap, wasm_timeout, …).
+          if (error instanceof MuleError) span.setAttribute('error.type', error.code);
+          throw error;
+        }
       });
     } catch (error) {
       metrics.wasmExecutions.inc({ outcome: outcomeOf(error) });
