@@ -55,7 +55,7 @@ export async function submitJob(deps: SubmitDeps, request: SubmitRequest): Promi
     traceContext: currentTraceContext(),
   });
   if (result.kind === 'created') {
-    deps.announceJobs.send();
+    if (!result.announced) deps.announceJobs.send();
     return { id: request.id, status: 'queued', createdAt: new Date(), existing: false };
   }
   const { existing } = result;

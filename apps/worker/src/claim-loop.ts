@@ -10,7 +10,7 @@
  * Every complete / fail / touch names the attempt it was fetched as (`{id, retryCount}`), so a worker whose claim
  * lapsed cannot settle or keep alive the attempt another worker holds now.
  */
-import type { ClaimedEntry, QueueAttempt, QueueClaims } from '@mule/db';
+import type { ClaimedEntry, ClaimedJob, QueueAttempt, QueueClaims } from '@mule/db';
 
 export interface QueueJob {
   jobId: string;
@@ -18,11 +18,13 @@ export interface QueueJob {
   queueId: string;
   /** 0 on the first claim; +1 each time the job is claimed again (after a crash or a lost lease). */
   retryCount: number;
+  /** The job's row as the fetch claimed it (null: not claimable); absent when the fetch did not claim rows. */
+  claimed?: ClaimedJob | null;
   /** Aborted when the claim is lost (heartbeat refused or overdue) or the worker stops past its grace period. */
   signal: AbortSignal;
 }
 
-export interface ClaimLoopOptions extends QueueClaims {
+export interface ClaimLoopOptions extends QueueClaims<ClaimedJob | null> {
   slots: number;
   backstopMs: number;
   heartbeatMs: number;
@@ -107,7 +109,7 @@ export class ClaimLoop {
         continue;
       }
       this.wakeRequested = false;
-      let claimed: ClaimedEntry[];
+      let claimed: Array<ClaimedEntry & { claimed?: ClaimedJob | null }>;
       // The fetch stamps each claim's heartbeat; it cannot be earlier than this.
       const fetchedAt = performance.now();
       try {
@@ -122,7 +124,7 @@ export class ClaimLoop {
     }
   }
 
-  private launch(job: ClaimedEntry, fetchedAt: number): void {
+  private launch(job: ClaimedEntry & { claimed?: ClaimedJob | null }, fetchedAt: number): void {
     const controller = new AbortController();
     const attempt = { id: job.queueId, retryCount: job.retryCount };
     const entry: Running = {
@@ -136,7 +138,7 @@ export class ClaimLoop {
       handedBack: false,
     };
     entry.done = this.options
-      .handler({ jobId: job.jobId, queueId: job.queueId, retryCount: job.retryCount, signal: controller.signal })
+      .handler({ jobId: job.jobId, queueId: job.queueId, retryCount: job.retryCount, claimed: job.claimed, signal: controller.signal })
       .then(
         () => {
           if (entry.handedBack) return;

@@ -5,6 +5,7 @@ import {
   agentCatalog,
   anyAgentDefined,
   CHANNELS,
+  CLAIM_ON_FETCH,
   createPool,
   createPrisma,
   JobQueue,
@@ -127,7 +128,7 @@ void anyAgentDefined(prisma)
   .then((any) => (any ? loadAdk() : undefined))
   .catch((error: Error) => log.warn({ err: error.message }, 'could not preload the agent runtime'));
 loop = new ClaimLoop({
-  ...queue.claims(),
+  ...queue.claims(CLAIM_ON_FETCH),
   slots: config.WORKER_CONCURRENCY,
   // An idle worker looks for jobs without a NOTIFY (takeovers, retries, missed wake-ups) every 2 s.
   backstopMs: 2000,

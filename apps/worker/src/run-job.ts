@@ -41,7 +41,8 @@ const TAKEN_OVER = {
 };
 
 export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<void> {
-  const job = await claimJob(deps.pool, queued.jobId, queued.queueId);
+  // Claimed by the fetch itself (JobQueue.claims with CLAIM_ON_FETCH); claimJob when the fetch did not.
+  const job = queued.claimed !== undefined ? queued.claimed : await claimJob(deps.pool, queued.jobId, queued.queueId);
   if (!job) {
     // Finished, cancelled, or carried by another queue entry now. An earlier worker may have died between its
     // commit and its NOTIFY.

@@ -7,6 +7,7 @@ import { MuleError, type JobPlan, type JobStatus } from '@mule/core';
 import { pgErrorCode, type Queryable } from './pool.js';
 import { statement } from './prepared.js';
 import type { JobQueue } from './queue.js';
+import { SubmitBatcher, type JobRow } from './submit-batcher.js';
 
 export interface SubmitTarget {
   version: number;
@@ -57,7 +58,8 @@ export interface SubmittedJob {
   createdAt: Date;
 }
 
-export type InsertJobResult = { kind: 'created' } | { kind: 'duplicate'; existing: SubmittedJob };
+/** `announced`: the workers' wake-up NOTIFY went with the commit (the caller need not send one). */
+export type InsertJobResult = { kind: 'created'; announced: boolean } | { kind: 'duplicate'; existing: SubmittedJob };
 
 /**
  * The INSERT of a queued job, which JobQueue.send runs in one statement with the job's queue entry. Exported for
@@ -88,15 +90,38 @@ export function jobInsertStatement(job: NewJob): { text: string; values: unknown
 const IDEMPOTENCY_CONSTRAINT = 'jobs_idempotency_key_key';
 const UNIQUE_VIOLATION = '23505';
 
+const batchers = new WeakMap<Queryable, SubmitBatcher>();
+
+/** The job as a row of a batched submit (submit-batcher.ts). */
+function jobRow(job: NewJob): JobRow {
+  return {
+    id: job.id,
+    workflow_name: job.workflow,
+    workflow_version: job.version,
+    model: job.model,
+    input: job.input,
+    plan: job.plan,
+    idempotency_key: job.idempotencyKey,
+    api_key_id: job.apiKeyId,
+    replay_of: job.replayOf ?? null,
+    trigger: job.trigger ?? null,
+    stream: job.stream ?? false,
+    trace_context: job.traceContext ?? null,
+  };
+}
+
 /**
- * Writes a queued job and its queue entry in one statement. A repeated Idempotency-Key (same API key) writes
- * nothing and returns the earlier job instead; any other failure is thrown (pg-boss inserting no queue entry is
- * `unavailable`, see JobQueue.send).
+ * Writes a queued job and its queue entry in one statement, shared with the jobs other requests submit at the
+ * same time (submit-batcher.ts; `db` should be the process's pool). A repeated Idempotency-Key (same API key)
+ * writes nothing and returns the earlier job instead; any other failure is thrown (pg-boss inserting no queue
+ * entry is `unavailable`, see JobQueue.sendMany).
  */
 export async function insertJob(queue: JobQueue, db: Queryable, job: NewJob): Promise<InsertJobResult> {
+  let batcher = batchers.get(db);
+  if (!batcher) batchers.set(db, (batcher = new SubmitBatcher(queue, db)));
   try {
-    await queue.send(db, job.id, jobInsertStatement(job));
-    return { kind: 'created' };
+    const announced = await batcher.submit(jobRow(job));
+    return { kind: 'created', announced };
   } catch (error) {
     const repeated = pgErrorCode(error) === UNIQUE_VIOLATION && (error as { constraint?: string }).constraint === IDEMPOTENCY_CONSTRAINT;
     if (!repeated || job.idempotencyKey === null) throw error;

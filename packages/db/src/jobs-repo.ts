@@ -6,6 +6,7 @@
  */
 import type { JobStatus, PlanStep, StepStatus, StoredError, TokenUsage } from '@mule/core';
 import type { Queryable } from './pool.js';
+import type { FetchCompanion } from './queue.js';
 import { statement } from './prepared.js';
 
 export type { StoredError } from '@mule/core';
@@ -69,21 +70,50 @@ export async function claimJob(db: Queryable, id: string, queueId: string = id):
     `WITH claimed AS (
        UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now())
         WHERE id = $1 AND status IN ('queued', 'running', 'waiting') AND COALESCE(queue_id, id) = $2
-        RETURNING id, workflow_name AS "workflowName", input, plan, attempts, created_at AS "createdAt", started_at AS "startedAt", stream,
-                  trace_context AS "traceContext"
-     ), first_step AS (
-       INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
-       SELECT id, 0, 1, plan->'steps'->0->>'id', plan->'steps'->0->>'type', 'running', input FROM claimed
-        WHERE attempts = 1 AND plan->'steps'->0->>'type' IN ('agent', 'wasm')
-          AND jsonb_array_length(COALESCE(plan->'steps'->0->'needs', '[]')) = 0
-          AND NOT (plan->'steps'->0 ?| ARRAY['if', 'for_each', 'input'])
-        RETURNING 1
-     )
+        RETURNING ${CLAIMED_COLUMNS('jobs')}
+     ), ${FIRST_STEP}
      SELECT *, EXISTS (SELECT 1 FROM first_step) AS "firstStarted" FROM claimed`,
     [id, queueId],
   ));
   return rows[0] ?? null;
 }
+
+const CLAIMED_COLUMNS = (table: string) =>
+  `${table}.id, ${table}.workflow_name AS "workflowName", ${table}.input, ${table}.plan, ${table}.attempts, ${table}.created_at AS "createdAt",
+   ${table}.started_at AS "startedAt", ${table}.stream, ${table}.trace_context AS "traceContext"`;
+
+/** Step 0's first attempt, started with the claim when it starts plainly (see claimJob). */
+const FIRST_STEP = `first_step AS (
+       INSERT INTO job_steps (job_id, step_index, attempt, step_id, type, status, input)
+       SELECT id, 0, 1, plan->'steps'->0->>'id', plan->'steps'->0->>'type', 'running', input FROM claimed
+        WHERE attempts = 1 AND plan->'steps'->0->>'type' IN ('agent', 'wasm')
+          AND jsonb_array_length(COALESCE(plan->'steps'->0->'needs', '[]')) = 0
+          AND NOT (plan->'steps'->0 ?| ARRAY['if', 'for_each', 'input'])
+        RETURNING job_id
+     )`;
+
+/**
+ * claimJob for every queue entry a worker fetches, in the fetch's own statement (JobQueue.claims): one round trip
+ * claims a batch of entries and their jobs. `entry` is pg-boss's fetched entries; an entry whose job cannot be
+ * claimed (finished, cancelled, carried by another entry) gets null. A payload that is not a job id claims nothing.
+ */
+export const CLAIM_ON_FETCH: FetchCompanion<ClaimedJob | null> = {
+  ctes: `claimed AS (
+       UPDATE jobs SET status = 'running', attempts = jobs.attempts + 1, started_at = COALESCE(jobs.started_at, now())
+         FROM entry e
+        WHERE jobs.id = CASE WHEN e.data->>'jobId' ~ '^[0-9a-fA-F-]{36}$' THEN (e.data->>'jobId')::uuid END
+          AND jobs.status IN ('queued', 'running', 'waiting') AND COALESCE(jobs.queue_id, jobs.id) = e.id
+        RETURNING e.id AS "queueId", ${CLAIMED_COLUMNS('jobs')}
+     ), ${FIRST_STEP}`,
+  column: `(SELECT to_jsonb(c) || jsonb_build_object('firstStarted', EXISTS (SELECT 1 FROM first_step f WHERE f.job_id = c.id))
+              FROM claimed c WHERE c."queueId" = e.id)`,
+  read(value) {
+    if (value === null || typeof value !== 'object') return null;
+    const row = value as ClaimedJob & { createdAt: string; startedAt: string; queueId?: string };
+    const { queueId: _queueId, ...job } = row;
+    return { ...job, createdAt: new Date(row.createdAt), startedAt: new Date(row.startedAt) };
+  },
+};
 
 /** The claim a write is made under: the `attempts` value claimJob returned. */
 export interface Claim {

@@ -32,8 +32,21 @@ export interface ClaimedEntry {
   heartbeatSeconds: number;
 }
 
-export interface QueueClaims {
-  fetch(count: number): Promise<ClaimedEntry[]>;
+/**
+ * What a fetch claims along with its queue entries, in the same statement: CTEs over pg-boss's fetched entries
+ * (a CTE named `entry` with pg-boss's columns, `id` and `data` among them; no $ parameters), and one more answer
+ * column per entry `e` (an SQL expression over those CTEs).
+ */
+export interface FetchCompanion<T> {
+  ctes: string;
+  column: string;
+  /** Reads the column's value of one entry. */
+  read(value: unknown): T;
+}
+
+export interface QueueClaims<T = never> {
+  /** Entries, each with the companion's value (`claimed`) when the queue was asked for one. */
+  fetch(count: number): Promise<Array<ClaimedEntry & { claimed?: T }>>;
   complete(attempts: QueueAttempt[]): Promise<void>;
   fail(attempts: QueueAttempt[], reason: string): Promise<void>;
   /** Refreshes the claims; returns the ids whose claim is gone. */
@@ -125,6 +138,34 @@ export class JobQueue {
   }
 
   /**
+   * Queue entries for many jobs (each entry's id is its job's id) written in ONE statement with `ours` (the jobs'
+   * rows as CTEs, $1… numbered from 1), as `send` does for one. The statement fails, storing nothing, unless every
+   * entry was inserted. `notify`: a channel NOTIFYed inside the same statement (only when the caller is otherwise
+   * idle: a NOTIFY holds a global lock through its commit).
+   */
+  async sendMany(db: Queryable, jobIds: string[], ours: { ctes: string; values: unknown[] }, notify: string | null): Promise<void> {
+    const heartbeatSeconds = heartbeatSecondsFor(this.options.leaseSeconds);
+    const executeSql = (text: string, values: unknown[] = []) => {
+      const insert = text.trim();
+      if (!/^INSERT\s[\s\S]*\sRETURNING id$/i.test(insert)) throw new Error('pg-boss insert is no longer a plain INSERT … RETURNING id: revisit JobQueue.sendMany');
+      const ctes = ours.ctes.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + values.length}`);
+      const notified = notify === null ? '' : `, notified AS (SELECT pg_notify('${notify}', ''))`;
+      return db.query(statement(
+        `WITH ${ctes}, entry AS (${insert})${notified}
+         SELECT CASE WHEN (SELECT count(*) FROM entry) = $${values.length + ours.values.length + 1}::int${notify === null ? '' : ' AND EXISTS (SELECT 1 FROM notified)'}
+                     THEN (SELECT id FROM entry LIMIT 1) ELSE (SELECT '${NOT_QUEUED}'::text)::uuid END AS id`,
+        [...values, ...ours.values, jobIds.length],
+      ));
+    };
+    const entries = jobIds.map((id) => ({ id, data: { jobId: id }, heartbeatSeconds }));
+    const inserted = await this.boss.insert(JOB_QUEUE, entries, { db: { executeSql }, returnId: true }).catch((error: unknown) => {
+      if (error instanceof Error && error.message.includes(NOT_QUEUED)) return null;
+      throw error;
+    });
+    if (inserted === null) throw new MuleError('unavailable', 'the job could not be queued, and nothing was stored; send the request again');
+  }
+
+  /**
    * Parks a job (a wait, or a retry more than 5 s away): `rows` (the driver's fenced CTEs, `owned` among them:
    * the job row under the writer's claim) and a NEW queue entry `entryId` due at `startAfter`, in ONE statement,
    * as `send` does. `rows` sets jobs.queue_id to `entryId`, so only that entry claims the job from now on. False,
@@ -173,17 +214,29 @@ export class JobQueue {
    * the fetch names the attempt as it was fetched (`{id, retryCount}`), which pg-boss fences on: a worker whose
    * claim lapsed settles or refreshes nothing, even when the same entry is active again under another worker.
    */
-  claims(): QueueClaims {
+  claims<T = never>(companion?: FetchCompanion<T>): QueueClaims<T> {
     const boss = this.boss;
+    const pool = this.options.pool;
+    // With a companion, pg-boss's fetch runs with it in one statement: its `WITH … UPDATE … RETURNING` becomes the
+    // CTE `entry`, followed by the companion's CTEs (a worker claims the jobs' rows in the same round trip).
+    const db = companion
+      ? {
+          executeSql: (text: string, values: unknown[] = []) => {
+            const { ctes, update } = splitFetch(text);
+            return pool.query(statement(`WITH ${ctes}, entry AS (${update}), ${companion.ctes} SELECT e.*, ${companion.column} AS "muleClaimed" FROM entry e`, values));
+          },
+        }
+      : undefined;
     return {
       fetch: async (count) => {
-        const jobs = await boss.fetch(JOB_QUEUE, { batchSize: count });
+        const jobs = await boss.fetch(JOB_QUEUE, { batchSize: count, ...(db ? { db } : {}) });
         return jobs.map((job) => ({
           queueId: job.id,
           jobId: jobQueuePayloadSchema.parse(job.data).jobId,
           retryCount: job.retryCount,
           // Every entry is sent with one (JobQueue.send); pg-boss's minimum is the fallback.
           heartbeatSeconds: job.heartbeatSeconds ?? 10,
+          ...(companion ? { claimed: companion.read((job as { muleClaimed?: unknown }).muleClaimed ?? null) } : {}),
         }));
       },
       complete: async (attempts) => {
@@ -211,6 +264,29 @@ export class JobQueue {
   async cancel(jobId: string): Promise<void> {
     await this.boss.cancel(JOB_QUEUE, jobId).catch(() => {});
   }
+}
+
+/**
+ * pg-boss's fetch statement (`WITH <ctes> UPDATE … RETURNING …`) split at its top-level UPDATE, so the UPDATE can
+ * become a CTE of a larger statement (a data-modifying WITH must be at the top level). Throws when pg-boss's SQL
+ * no longer has that shape, which the queue tests catch on an upgrade.
+ */
+export function splitFetch(sql: string): { ctes: string; update: string } {
+  const text = sql.trim();
+  if (!/^WITH\s/i.test(text) || !/\sRETURNING\s/i.test(text)) throw new Error('pg-boss fetch is no longer WITH … UPDATE … RETURNING: revisit JobQueue.claims');
+  let depth = 0;
+  let quoted = false;
+  for (let i = 4; i < text.length; i++) {
+    const c = text[i];
+    if (c === "'") quoted = !quoted;
+    if (quoted) continue;
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (depth === 0 && /\s/.test(text[i - 1]!) && /^UPDATE\s/i.test(text.slice(i, i + 7))) {
+      return { ctes: text.slice(4, i).trim().replace(/,$/, ''), update: text.slice(i) };
+    }
+  }
+  throw new Error('pg-boss fetch has no top-level UPDATE: revisit JobQueue.claims');
 }
 
 /** Creates pg-boss's schema and Mule's queue (part of `npm run migrate`). Idempotent. */
