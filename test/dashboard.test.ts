@@ -1,8 +1,9 @@
 /**
  * The dashboard at /ui (README "Dashboard") in a real headless Chromium (@sparticuz/chromium, driven by
- * playwright-core), against real api and worker processes with API keys on: sign in, runs live, a run's graph and
- * steps, cancel, replay, resume, the playground's stream, definitions. Every page is watched for console errors,
- * failed loads and requests to other origins, and screenshotted into test/dist/screenshots.
+ * playwright-core), against real api and worker processes with API keys on: sign in, runs live, a run's graph (React
+ * Flow laid out by ELK) and steps with their logs, cancel, replay, resume, the playground's stream, definitions with
+ * every workflow version's graph and YAML. Every page is watched for console errors, failed loads and requests to
+ * other origins, and screenshotted into test/dist/screenshots.
  * A browser that cannot start fails this file: there is no skip.
  */
 import { mkdirSync } from 'node:fs';
@@ -40,11 +41,16 @@ beforeAll(async () => {
   db = await createTestDatabase();
   api = await startApi(db.url, { MULE_API_KEYS: ADMIN });
   await startWorker(db.url);
-  for (const name of ['echo', 'sleep']) expect((await http(api.url, 'PUT', `/v1/wasm/modules/${name}`, testModule(name), bearer(ADMIN))).status).toBe(201);
+  for (const name of ['echo', 'sleep', 'exit-stderr']) expect((await http(api.url, 'PUT', `/v1/wasm/modules/${name}`, testModule(name), bearer(ADMIN))).status).toBe(201);
   const put = (name: string, steps: unknown[]) => http(api.url, 'PUT', `/v1/workflows/${name}`, { steps }, bearer(ADMIN));
   expect((await put('fan', [{ id: 'split', wasm: 'echo' }, { id: 'left', wasm: 'echo', needs: ['split'] }, { id: 'right', wasm: 'echo', needs: ['split'] }, { id: 'join', wasm: 'echo', needs: ['left', 'right'] }])).status).toBe(201);
   expect((await put('nap', [{ id: 'nap', wasm: 'sleep', timeout_ms: 120_000 }])).status).toBe(201);
   expect((await put('approval', [{ id: 'prepare', wasm: 'echo' }, { id: 'approve', wait: { timeout: '1h' } }, { id: 'publish', wasm: 'echo' }])).status).toBe(201);
+  // Its module writes why it fails to stderr, then exits with code 3.
+  expect((await put('grumble', [{ id: 'complain', wasm: 'exit-stderr' }])).status).toBe(201);
+  // Two versions: the definitions page lists both, each with its own graph and YAML.
+  expect((await put('evolving', [{ id: 'draft', wasm: 'echo' }])).status).toBe(201);
+  expect((await put('evolving', [{ id: 'draft', wasm: 'echo' }, { id: 'review', wasm: 'echo' }, { id: 'ship', wasm: 'echo', needs: ['draft', 'review'] }])).status).toBe(200);
   // Stored only (neither is contacted or fired here): the definitions page lists them.
   expect((await http(api.url, 'PUT', '/v1/mcp_servers/docs', { url: 'http://127.0.0.1:9/mcp', tools: ['search'] }, bearer(ADMIN))).status).toBe(201);
   expect((await http(api.url, 'PUT', '/v1/triggers/nightly', { workflow: 'fan', schedule: '0 3 * * *', timezone: 'Europe/Paris' }, bearer(ADMIN))).status).toBe(201);
@@ -113,19 +119,42 @@ describe('the dashboard at /ui, in a real browser, keys on', () => {
     await shot('runs');
   });
 
-  test('a run shows its graph coloured and named by status, its timeline and its steps', async () => {
+  test('a run shows its graph (React Flow nodes named by step and status, an edge per need), its timeline and its steps', async () => {
     const id = await submit('fan', 'graph me');
     await jobIs(id, 'completed');
     await row(id).getByRole('link', { name: id }).click();
-    await page.locator('svg.graph g[data-step="join"]').waitFor();
+    const node = (step: string) => page.locator(`.react-flow__node[data-id="${step}"]`);
+    await node('join').waitFor();
     for (const step of ['split', 'left', 'right', 'join']) {
-      expect(await page.locator(`svg.graph g[data-step="${step}"] title`).textContent()).toContain('completed');
+      expect(await node(step).innerText()).toContain('completed');
+      await page.getByRole('button', { name: `${step} (wasm): completed`, exact: true }).waitFor();
       expect(await page.locator(`details[data-step="${step}"]`).count()).toBe(1);
     }
+    for (const [from, to] of [['split', 'left'], ['split', 'right'], ['left', 'join'], ['right', 'join']]) {
+      // Attached, not 'visible': a straight horizontal edge has a bounding box 0 px high.
+      await page.getByRole('img', { name: `Edge from ${from} to ${to}` }).waitFor({ state: 'attached' });
+    }
+    expect(await page.locator('.react-flow__edge').count()).toBe(4);
     expect(await page.locator('svg.timeline g').count()).toBe(4);
-    await page.locator('details[data-step="join"] summary').click();
-    expect(await page.locator('details[data-step="join"]').innerText()).toContain('Output');
     await shot('run');
+    // Clicking a node shows that step alone, opened.
+    await node('join').getByRole('button').click();
+    await waitFor(async () => (await page.locator('details[data-step]').count()) === 1, 10_000, 'only the chosen step is shown');
+    expect(await page.locator('details[data-step="join"]').getAttribute('open')).not.toBeNull();
+    expect(await page.locator('details[data-step="join"]').innerText()).toContain('Output');
+    expect(await page.getByRole('button', { name: 'join (wasm): completed' }).getAttribute('aria-pressed')).toBe('true');
+  });
+
+  test('a WASM step\'s stderr shows as its logs on the run page', async () => {
+    const id = await submit('grumble', 'anything');
+    await jobIs(id, 'failed');
+    await page.goto(`${api.url}/ui/runs/${id}`);
+    await page.getByRole('button', { name: 'complain (wasm): failed' }).click();
+    const logs = page.getByLabel('Logs', { exact: true });
+    await logs.waitFor();
+    expect(await logs.innerText()).toContain('something went wrong: the input has no name');
+    expect(await page.locator('details[data-step="complain"]').innerText()).toContain('wasm_exit');
+    await shot('run-logs');
   });
 
   test('Cancel on the page cancels a running job (a sleeping WASM step)', async () => {
@@ -175,11 +204,34 @@ describe('the dashboard at /ui, in a real browser, keys on', () => {
     await shot('playground');
   });
 
-  test('definitions list workflows with their graph, modules, providers without keys, MCP servers and triggers', async () => {
+  test('definitions list workflows with their versions, graph and YAML; modules, providers without keys, MCP servers and triggers', async () => {
     await page.getByRole('link', { name: 'Definitions' }).click();
     await page.locator('summary', { hasText: 'approval' }).click();
-    await page.locator('details[open] svg.graph g[data-step="approve"]').waitFor();
+    await page.locator('details[open] .react-flow__node[data-id="approve"]').waitFor();
+    expect(await page.locator('details[open] .react-flow__node[data-id="approve"]').innerText()).toContain('wait');
+    await page.locator('summary', { hasText: 'approval' }).click();
+
+    const evolving = page.locator('details[data-workflow="evolving"]');
+    await evolving.locator('summary').click();
+    const versions = evolving.getByRole('group', { name: 'Versions of evolving' });
+    await versions.getByRole('button', { name: /^Version 2/ }).waitFor();
+    expect(await versions.getByRole('button').allInnerTexts()).toEqual([expect.stringMatching(/^Version 2/), expect.stringMatching(/^Version 1/)]);
+    const yaml = evolving.getByLabel('YAML', { exact: true });
+    // The newest version first: its YAML is a definition file mule apply takes (kind first, no read-only fields).
+    const newest = await yaml.innerText();
+    expect(newest).toMatch(/^kind: workflow\nname: evolving\n/);
+    expect(newest).toContain('id: ship');
+    expect(newest).not.toContain('created_at');
+    await evolving.locator('.react-flow__node[data-id="ship"]').waitFor();
+    // review needs draft by the list rule; ship needs both.
+    expect(await evolving.locator('.react-flow__edge').count()).toBe(3);
     await shot('definitions');
+    await versions.getByRole('button', { name: /^Version 1/ }).click();
+    await waitFor(async () => !(await yaml.innerText()).includes('ship'), 10_000, 'the YAML of version 1');
+    expect(await yaml.innerText()).toContain('id: draft');
+    await evolving.locator('.react-flow__node[data-id="ship"]').waitFor({ state: 'detached' });
+    expect([await evolving.locator('.react-flow__node').count(), await evolving.locator('.react-flow__edge').count()]).toEqual([1, 0]);
+
     await page.getByRole('tab', { name: 'Modules' }).click();
     await page.locator('summary', { hasText: 'sleep' }).waitFor();
     await page.getByRole('tab', { name: 'Providers' }).click();
@@ -200,8 +252,32 @@ describe('the dashboard at /ui, in a real browser, keys on', () => {
     await shot('runs-phone-dark');
   });
 
+  test('on a phone in dark mode a run\'s graph runs top to bottom and fits the screen', async () => {
+    const id = await submit('fan', 'phone');
+    await jobIs(id, 'completed');
+    await page.goto(`${api.url}/ui/runs/${id}`);
+    await page.locator('.react-flow__node[data-id="join"]').waitFor();
+    const top = async (step: string) => (await page.locator(`.react-flow__node[data-id="${step}"]`).boundingBox())!.y;
+    expect(await top('split')).toBeLessThan(await top('left'));
+    expect(await top('left')).toBeLessThan(await top('join'));
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await shot('run-phone-dark');
+  });
+
   test('no page logged a console error, failed a load or asked another origin', () => {
     expect(problems).toEqual([]);
+  });
+});
+
+describe('what the dashboard reads is held to the api\'s rules', () => {
+  test('a workflow\'s versions need an admin key, as its definition does', async () => {
+    const created = await http(api.url, 'POST', '/v1/keys', { name: 'caller', scopes: ['workflow/*'] }, bearer(ADMIN));
+    const key = created.body.key as string;
+    for (const path of ['/v1/workflows/evolving', '/v1/workflows/evolving/versions']) {
+      const refused = await http(api.url, 'GET', path, undefined, bearer(key));
+      expect([refused.status, refused.body.error?.code]).toEqual([403, 'forbidden']);
+    }
+    expect((await http(api.url, 'GET', '/v1/workflows/evolving/versions', undefined, bearer(ADMIN))).body.data).toHaveLength(2);
   });
 });
 

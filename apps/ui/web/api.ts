@@ -124,6 +124,8 @@ export interface StepView {
   completed_at: string | null;
   duration_ms: number | null;
   wait_until?: string | null;
+  /** What a WASM step wrote to stderr (capped by the api); null or absent when it wrote nothing. */
+  logs?: string | null;
 }
 
 export interface JobView {
@@ -141,6 +143,7 @@ export interface JobView {
   completed_at: string | null;
   replay_of: string | null;
   trigger: string | null;
+  /** Each step with the steps it needs, as the worker runs them (implicit needs resolved). */
   graph: { id: string; type: string; needs: string[] }[];
   steps: StepView[];
 }

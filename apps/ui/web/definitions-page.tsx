@@ -1,8 +1,11 @@
-/** Definitions (admin keys, or an open api): workflows with their graph, agents, providers (never keys), modules, MCP servers, triggers. */
+/**
+ * Definitions (admin keys, or an open api): workflows with their versions, each with its graph and YAML; agents,
+ * providers (never keys), modules, MCP servers, triggers.
+ */
 import { useEffect, useState } from 'react';
-import { api, ApiError, type JobView, type List } from './api.js';
-import { StepGraph } from './step-graph.js';
+import { api, ApiError, type List } from './api.js';
 import { Json, when } from './status.js';
+import { WorkflowVersions, type Definition } from './workflow-versions.js';
 
 const KINDS = [
   { name: 'Workflows', path: '/v1/workflows' },
@@ -13,18 +16,6 @@ const KINDS = [
   { name: 'Triggers', path: '/v1/triggers' },
 ] as const;
 
-type Definition = Record<string, unknown> & { name: string; updated_at?: string; version?: number };
-
-/** A workflow's steps as a graph: `needs` as written, or the list rule (each step needs the one before). */
-function workflowGraph(definition: Definition): JobView['graph'] {
-  const steps = Array.isArray(definition['steps']) ? (definition['steps'] as { id?: string; type?: string; needs?: string[] }[]) : [];
-  return steps.map((step, i) => ({
-    id: step.id ?? `step ${i + 1}`,
-    type: step.type ?? 'step',
-    needs: step.needs ?? (i === 0 ? [] : [steps[i - 1]!.id ?? `step ${i}`]),
-  }));
-}
-
 /** What a row shows next to the name: the fields that tell definitions of a kind apart. */
 function summary(definition: Definition): string {
   const parts: string[] = [];
@@ -34,6 +25,28 @@ function summary(definition: Definition): string {
   }
   if (definition['has_api_key'] !== undefined) parts.push(definition['has_api_key'] ? 'key stored' : 'no key stored');
   return parts.join(' · ');
+}
+
+function DefinitionSummary({ definition }: { definition: Definition }) {
+  return (
+    <summary>
+      <strong>{definition.name}</strong>
+      {definition.version !== undefined ? <span className="muted"> · version {definition.version}</span> : null}
+      {summary(definition) ? <span className="muted"> · {summary(definition)}</span> : null}
+      <span className="muted"> · updated {when(definition.updated_at)}</span>
+    </summary>
+  );
+}
+
+/** A workflow reads its versions when it is opened, not before: a long list of workflows costs one request. */
+function WorkflowCard({ definition }: { definition: Definition }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <details className="card" data-workflow={definition.name} onToggle={(event) => setOpen(event.currentTarget.open)}>
+      <DefinitionSummary definition={definition} />
+      {open ? <WorkflowVersions name={definition.name} /> : null}
+    </details>
+  );
 }
 
 export function DefinitionsPage() {
@@ -63,20 +76,18 @@ export function DefinitionsPage() {
       {problem ? <p role="alert" className="notice">{problem}</p> : null}
       {rows === null && !problem ? <p className="muted">Loading…</p> : null}
       {rows?.length === 0 ? <p className="muted">None defined.</p> : null}
-      {rows?.map((definition) => (
-        <details key={definition.name} className="card">
-          <summary>
-            <strong>{definition.name}</strong>
-            {definition.version !== undefined ? <span className="muted"> · version {definition.version}</span> : null}
-            <span className="muted"> · {summary(definition)}</span>
-            <span className="muted"> · updated {when(definition.updated_at)}</span>
-          </summary>
-          {kind.path === '/v1/workflows' ? <StepGraph graph={workflowGraph(definition)} /> : null}
-          <Json value={definition} />
-        </details>
-      ))}
+      {rows?.map((definition) =>
+        kind.path === '/v1/workflows' ? (
+          <WorkflowCard key={definition.name} definition={definition} />
+        ) : (
+          <details key={definition.name} className="card">
+            <DefinitionSummary definition={definition} />
+            <Json value={definition} />
+          </details>
+        ),
+      )}
       {kind.path === '/v1/workflows' && rows?.length ? (
-        <p className="muted">Each workflow shows its current version; jobs keep the version they ran with (see a run's graph).</p>
+        <p className="muted">Jobs keep the version they were created with (a run's graph is that version's).</p>
       ) : null}
     </section>
   );

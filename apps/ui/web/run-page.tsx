@@ -1,9 +1,10 @@
 /** One run: its graph, timeline and steps; cancel, replay with edited input, resume or reject a waiting step. */
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { api, watchJobs, type JobView } from './api.js';
 import { Link, navigate } from './router.js';
-import { StepGraph, Timeline } from './step-graph.js';
 import { duration, Json, Status, when } from './status.js';
+import { StepGraph } from './step-graph.js';
+import { Timeline } from './timeline.js';
 
 const ACTIVE = ['queued', 'running'];
 /** A running job's steps change without a job event: the page re-reads it every 2 s while it runs. */
@@ -50,11 +51,29 @@ function WaitingStep({ job, stepId, onDone }: { job: JobView; stepId: string; on
   );
 }
 
+/** What the step's WASM module wrote to stderr (the api keeps the end of it when it is long). */
+function StepLogs({ id, logs }: { id: string; logs: string }) {
+  return (
+    <div>
+      <h4 id={id}>Logs</h4>
+      <pre className="json logs" aria-labelledby={id}>
+        {logs}
+      </pre>
+    </div>
+  );
+}
+
 export function RunPage({ id }: { id: string }) {
   const [job, setJob] = useState<JobView | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
   const [replayInput, setReplayInput] = useState<string | null>(null);
+  const stepsHeading = useRef<HTMLHeadingElement>(null);
+  // Picking a node shows that step's attempts below the timeline: bring them into view (on a phone they are far below).
+  const pick = useCallback((step: string) => {
+    setSelected((current) => (current === step ? null : step));
+    requestAnimationFrame(() => stepsHeading.current?.scrollIntoView({ block: 'start' }));
+  }, []);
 
   const load = useCallback(() => {
     api<JobView>('GET', `/v1/jobs/${encodeURIComponent(id)}`).then(setJob, (error: Error) => setMessage(error.message));
@@ -165,10 +184,10 @@ export function RunPage({ id }: { id: string }) {
         />
       ))}
       <h2>Graph</h2>
-      <StepGraph graph={job.graph} steps={job.steps} selected={selected} onSelect={(step) => setSelected(selected === step ? null : step)} />
+      <StepGraph graph={job.graph} steps={job.steps} selected={selected} onSelect={pick} />
       <h2>Timeline</h2>
       <Timeline job={job} />
-      <h2>
+      <h2 ref={stepsHeading}>
         Steps{' '}
         {selected ? (
           <button type="button" className="secondary" onClick={() => setSelected(null)}>
@@ -178,7 +197,7 @@ export function RunPage({ id }: { id: string }) {
       </h2>
       <div className="steps">
         {shownSteps.map((step) => (
-          <details key={`${step.id}-${step.item ?? ''}-${step.attempt}`} className="card step" data-step={step.id}>
+          <details key={`${step.id}-${step.item ?? ''}-${step.attempt}`} className="card step" data-step={step.id} open={selected === step.id || undefined}>
             <summary>
               <strong>{step.id}</strong>
               {step.item === undefined ? '' : ` [item ${step.item}]`} <span className="muted">{step.type}</span> · attempt {step.attempt} ·{' '}
@@ -202,6 +221,7 @@ export function RunPage({ id }: { id: string }) {
                 <Json value={step.usage} />
               </div>
             </div>
+            {step.logs ? <StepLogs id={`logs-${step.id}-${step.item ?? ''}-${step.attempt}`} logs={step.logs} /> : null}
             <p className="muted">
               started {when(step.started_at)} · finished {when(step.completed_at)}
               {step.wait_until ? ` · waits until ${when(step.wait_until)}` : ''}
