@@ -203,8 +203,8 @@ describe('Kubernetes manifests', () => {
   test.each(RENDERS)('%s: secrets come from the Secret, the rest from the ConfigMap, which holds only variables the processes know', (dir) => {
     const resources = rendered[dir];
     const known = new Set([
-      ...Object.keys(loadApiConfig({ DATABASE_URL: SECRET_VALUES['DATABASE_URL'] })),
-      ...Object.keys(loadWorkerConfig({ DATABASE_URL: SECRET_VALUES['DATABASE_URL'] })),
+      ...Object.keys(loadApiConfig({ DATABASE_URL: SECRET_VALUES['DATABASE_URL'], OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })),
+      ...Object.keys(loadWorkerConfig({ DATABASE_URL: SECRET_VALUES['DATABASE_URL'], OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })),
     ]);
     const config = find(resources, 'ConfigMap', 'mule-config');
     for (const key of Object.keys(config['data'])) expect(known).toContain(key);

@@ -1,7 +1,8 @@
 /**
  * Traces of work that does not start with a chat completion: `POST /v1/wasm/execute` runs its module in a `wasm_run`
  * span under the request's span; a webhook's job continues the delivery's W3C traceparent; a schedule's job is the
- * child of a `schedule <trigger>` root span the worker starts when it fires the due time.
+ * child of a `schedule <trigger>` root span the worker starts when it fires the due time. OTEL_RESOURCE_ATTRIBUTES
+ * (the Kubernetes manifests put the pod's name there) reaches the spans' resource.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
@@ -15,6 +16,7 @@ const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 /** OTLP's SpanKind numbers. */
 const SERVER = 2;
 const PRODUCER = 4;
+const POD_RESOURCE = 'k8s.pod.name=mule-worker-7d9f-x2k4q,k8s.namespace.name=mule';
 
 let db: TestDatabase;
 let receiver: OtlpReceiver;
@@ -27,8 +29,8 @@ beforeAll(async () => {
   db = await createTestDatabase();
   receiver = await startOtlpReceiver();
   pool = new pg.Pool({ connectionString: db.url, max: 2 });
-  // Schedules are looked at every 100 ms instead of every 5 s.
-  [api, worker] = await Promise.all([startApi(db.url, tracedEnv(receiver)), startWorker(db.url, { ...tracedEnv(receiver), MULE_TRIGGER_TICK_MS: '100' })]);
+  // Schedules are looked at every 100 ms instead of every 5 s; the worker names its pod as the Kubernetes manifests do.
+  [api, worker] = await Promise.all([startApi(db.url, tracedEnv(receiver)), startWorker(db.url, { ...tracedEnv(receiver), MULE_TRIGGER_TICK_MS: '100', OTEL_RESOURCE_ATTRIBUTES: POD_RESOURCE })]);
   const put = await putModule(api.url, 'echo', testModule('echo'));
   expect(put.status).toBe(201);
   echoSha256 = put.body.sha256 as string;
@@ -105,6 +107,8 @@ test("a schedule's job starts its own trace: a `schedule <trigger>` root span, t
   await waitFor(async () => named(traceId, 'schedule minutely').length > 0 && named(traceId, 'step echo').length > 0, 15_000, 'the spans');
   const [fire] = named(traceId, 'schedule minutely');
   expect(fire).toMatchObject({ service: 'mule-worker', kind: PRODUCER, parentSpanId: '' });
+  // OTEL_RESOURCE_ATTRIBUTES reaches the resource; the service name stays the process's own.
+  expect(fire!.resource).toMatchObject({ 'service.name': 'mule-worker', 'k8s.pod.name': 'mule-worker-7d9f-x2k4q', 'k8s.namespace.name': 'mule' });
   const due = (await pool.query(`SELECT last_fired_at FROM triggers WHERE name = 'minutely'`)).rows[0].last_fired_at as Date;
   expect(fire!.attributes).toEqual({
     'mule.trigger.name': 'minutely',

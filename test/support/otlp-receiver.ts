@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface ReceivedSpan {
   service: string;
+  /** The exporting process's resource attributes (service.name among them). */
+  resource: Record<string, unknown>;
   name: string;
   traceId: string;
   spanId: string;
@@ -45,11 +47,13 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         if (type.startsWith('application/json')) {
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { resourceSpans: any[] };
           for (const resourceSpans of body.resourceSpans ?? []) {
-            const service = String(attributesOf(resourceSpans.resource?.attributes)['service.name']);
+            const resource = attributesOf(resourceSpans.resource?.attributes);
+            const service = String(resource['service.name']);
             for (const scope of resourceSpans.scopeSpans ?? []) {
               for (const span of scope.spans ?? []) {
                 spans.push({
                   service,
+                  resource,
                   name: span.name,
                   traceId: span.traceId,
                   spanId: span.spanId,

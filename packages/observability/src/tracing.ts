@@ -34,7 +34,7 @@ export async function startTracing(config: TracingConfig): Promise<Tracing> {
   if (!config.endpoint) return { enabled: false, shutdown: async () => {} };
   // ADK records whole prompts and answers in its spans unless this says no; it reads process.env itself.
   process.env.ADK_CAPTURE_MESSAGE_CONTENT_IN_SPANS = config.logContent ? 'true' : 'false';
-  const [{ BasicTracerProvider, BatchSpanProcessor }, { resourceFromAttributes }, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }] =
+  const [{ BasicTracerProvider, BatchSpanProcessor }, { detectResources, envDetector, resourceFromAttributes }, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }] =
     await Promise.all([
       import('@opentelemetry/sdk-trace-base'),
       import('@opentelemetry/resources'),
@@ -46,7 +46,8 @@ export async function startTracing(config: TracingConfig): Promise<Tracing> {
   // The exporter appends /v1/traces to OTEL_EXPORTER_OTLP_ENDPOINT (or uses OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) itself.
   const exporter = new OTLPTraceExporter();
   const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': config.serviceName }),
+    // OTEL_RESOURCE_ATTRIBUTES (on Kubernetes: the pod's name, which says which worker ran a claim), then our name.
+    resource: detectResources({ detectors: [envDetector] }).merge(resourceFromAttributes({ 'service.name': config.serviceName })),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
