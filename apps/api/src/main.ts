@@ -62,12 +62,13 @@ const definitionsChangedElsewhere = () => {
 // One LISTEN connection per api process: finished jobs wake sync callers; definition changes drop caches.
 const listener = new Listener({
   connectionString: config.DATABASE_URL,
-  channels: [CHANNELS.jobFinished, CHANNELS.jobQueued, CHANNELS.definitionsChanged, CHANNELS.keysChanged, CHANNELS.jobTokens],
+  channels: [CHANNELS.jobFinished, CHANNELS.jobQueued, CHANNELS.definitionsChanged, CHANNELS.keysChanged, CHANNELS.jobTokens, CHANNELS.jobProgress],
   applicationName: 'mule-api-listener',
   onNotification: (channel, payload) => {
     if (channel === CHANNELS.jobTokens) return tokens.onTokens(payload);
     // New and finished jobs also feed the dashboard's /v1/events (nothing is read while nobody watches).
     jobEvents.notified(channel, payload);
+    if (channel === CHANNELS.jobProgress) return tokens.onProgress(payload);
     if (channel === CHANNELS.jobQueued) return;
     if (channel === CHANNELS.jobFinished) waiters.onFinished(payload);
     else if (channel === CHANNELS.keysChanged) access.keysChanged();
@@ -78,6 +79,7 @@ const listener = new Listener({
     access.keysChanged();
     tokens.interruptAll();
     waiters.recheckAll();
+    jobEvents.reread();
   },
   onError: (error) => log.warn({ err: error.message }, 'listener connection lost; reconnecting'),
 });
@@ -165,6 +167,8 @@ async function shutdown(signal: string): Promise<void> {
   log.info({ signal, grace_ms: graceMs, waiting: waiters.size }, 'stopping: no new connections; answering requests in flight');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  // Dashboards' event streams never end by themselves: they end now, and their clients reconnect elsewhere.
+  jobEvents.endAll();
   // Sync calls may wait long: they get the grace period, then a 503 naming their job (which goes on).
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
   waiters.releaseAll();

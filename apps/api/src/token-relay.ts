@@ -8,9 +8,14 @@
  * relay for that stream: it sends nothing more until the job ends. Then `rest` gives what completes the answer,
  * the final content minus what was sent, when what was sent is a prefix of it; otherwise the stream cannot be made
  * right and ends with an error event.
+ *
+ * The same watch hears of the job's steps as they end (`mule_job_progress`, which a worker sends only for streamed
+ * jobs), so a stream can show an earlier step's progress while the output step has not begun.
  */
 import { MuleError } from '@mule/core';
-import { parseJobTokens } from '@mule/db';
+import { parseJobTokens, progressSteps, type ProgressStepStatus } from '@mule/db';
+
+export type OnStep = (stepId: string, status: ProgressStepStatus) => void;
 
 export class RelayedText {
   /** What this stream has sent of the job's content. */
@@ -19,7 +24,10 @@ export class RelayedText {
   private next = 0;
   private broken = false;
 
-  constructor(private readonly onText: (text: string) => void) {}
+  constructor(
+    private readonly onText: (text: string) => void,
+    /** @internal */ readonly onStep?: OnStep,
+  ) {}
 
   /** @internal the relay's route for one payload. */
   receive(source: string, seq: number, text: string): void {
@@ -58,9 +66,12 @@ export class RelayedText {
 export class TokenRelay {
   private readonly watchers = new Map<string, Set<RelayedText>>();
 
-  /** Relays job `jobId`'s text to `onText` until the returned stop is called. Watch before the job can start. */
-  watch(jobId: string, onText: (text: string) => void): { text: RelayedText; stop: () => void } {
-    const text = new RelayedText(onText);
+  /**
+   * Relays job `jobId`'s text to `onText`, and its steps' progress to `onStep`, until the returned stop is called.
+   * Watch before the job can start.
+   */
+  watch(jobId: string, onText: (text: string) => void, onStep?: OnStep): { text: RelayedText; stop: () => void } {
+    const text = new RelayedText(onText, onStep);
     let set = this.watchers.get(jobId);
     if (!set) this.watchers.set(jobId, (set = new Set()));
     set.add(text);
@@ -79,6 +90,15 @@ export class TokenRelay {
     const tokens = parseJobTokens(payload);
     if (!tokens) return;
     for (const text of set) text.receive(tokens.source, tokens.seq, tokens.text);
+  }
+
+  /** A `mule_job_progress` payload; costs nothing while no stream waits. */
+  onProgress(payload: string): void {
+    if (this.watchers.size === 0) return;
+    for (const step of progressSteps(payload)) {
+      const set = this.watchers.get(step.jobId);
+      if (set) for (const text of set) text.onStep?.(step.stepId, step.status);
+    }
   }
 
   /** After a listener reconnect every relay in progress may have missed payloads. */

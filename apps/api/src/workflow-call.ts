@@ -1,8 +1,8 @@
 /**
  * `workflow/<name>`: submit the job, wait for it by LISTEN/NOTIFY (await-job.ts), answer a chat
  * completion, or with `stream: true` an SSE stream that sends keep-alive comments while the job is queued or
- * running, the output step's tokens as its worker relays them (token-relay.ts), and when the job ends the rest of
- * the content. A waiting call holds a `sync_waiters` slot, a stream a `streams` slot (capacity.ts).
+ * running, each earlier step as it ends (a comment: `: step <id> completed|failed|skipped|waiting`), the output
+ * step's tokens as its worker relays them (token-relay.ts), and when the job ends the rest of the content. A waiting call holds a `sync_waiters` slot, a stream a `streams` slot (capacity.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
@@ -71,7 +71,7 @@ async function callWorkflow(
   // Wait (and watch its tokens) before the job exists: it cannot start or finish before we listen for it.
   const waitNew = ctx.waiters.wait(id, timeoutMs, gone.signal);
   const out = request.stream ? new RelayedChunks() : null;
-  let relay = out ? ctx.tokens.watch(id, (text) => out.content(text)) : null;
+  let relay = out ? ctx.tokens.watch(id, (text) => out.content(text), (step, status) => out.step(step, status)) : null;
   try {
     let submitted;
     try {
@@ -89,7 +89,7 @@ async function callWorkflow(
       if (out && relay) {
         relay.stop();
         // Joining a job that may be streaming already: relayed only if its first payload is still to come.
-        relay = ctx.tokens.watch(submitted.id, (text) => out.content(text));
+        relay = ctx.tokens.watch(submitted.id, (text) => out.content(text), (step, status) => out.step(step, status));
       }
       waiting = ctx.waiters.wait(submitted.id, Math.max(1, timeoutMs - (Date.now() - started)), gone.signal);
       ctx.waiters.check([submitted.id]);
@@ -112,14 +112,24 @@ class RelayedChunks {
   private sse: SseStream | null = null;
   private chunks: ReturnType<typeof chunker> | null = null;
   private early = '';
+  private earlySteps: string[] = [];
   private roleSent = false;
 
   open(sse: SseStream, chunks: ReturnType<typeof chunker>): void {
     this.sse = sse;
     this.chunks = chunks;
     sse.comment('keep-alive');
+    for (const comment of this.earlySteps) sse.comment(comment);
+    this.earlySteps = [];
     if (this.early !== '') this.content(this.early);
     this.early = '';
+  }
+
+  /** A step ended or began waiting: a comment, which OpenAI clients skip and a person watching the raw stream reads. */
+  step(stepId: string, status: string): void {
+    const comment = `step ${stepId} ${status}`;
+    if (this.sse) this.sse.comment(comment);
+    else this.earlySteps.push(comment);
   }
 
   content(text: string): void {

@@ -26,6 +26,7 @@ import { startTriggerScheduler } from './trigger-scheduler.js';
 import { RunningJobs } from './running-jobs.js';
 import { agentStep } from './steps/agent-step.js';
 import { TokenRelays } from './token-relay.js';
+import { JobProgress } from './job-progress.js';
 import { wasmStep } from './steps/wasm-step.js';
 
 const config = loadConfigOrExit(() => loadWorkerConfig());
@@ -106,6 +107,7 @@ const finished = new NotifyBatcher(pool, CHANNELS.jobFinished, (error) =>
 );
 
 const relays = new TokenRelays(pool, log);
+const progress = new JobProgress(pool, log);
 const deps: JobRunnerDeps = {
   pool,
   log,
@@ -117,6 +119,7 @@ const deps: JobRunnerDeps = {
   logContent: config.MULE_LOG_CONTENT,
   steps: { wasm: wasmStep(wasm, loadModule), agent: agentStep(agents, relays) },
   relays,
+  progress,
 };
 enableWorkerMetrics();
 metrics.slots.set(config.WORKER_CONCURRENCY);
@@ -154,6 +157,7 @@ async function shutdown(signal: string): Promise<void> {
   await loop?.stop(graceMs).catch((error) => log.warn({ err: (error as Error).message }, 'claim loop stop failed'));
   await queue.stop().catch((error) => log.warn({ err: (error as Error).message }, 'queue stop failed'));
   await finished.drain();
+  await progress.drain();
   await Promise.allSettled([listener.stop(), wasm.close(), agents.close()]);
   metricsServer.close();
   await prisma.$disconnect().catch(() => {});

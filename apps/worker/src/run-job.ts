@@ -15,6 +15,7 @@ import { jobProgram, type JobProgram } from './driver/job-graph.js';
 import { priorFromRows } from './driver/prior-rows.js';
 import type { RunningJobs } from './running-jobs.js';
 import type { StepRunners } from './steps/step-runner.js';
+import type { JobProgress } from './job-progress.js';
 import type { TokenRelays } from './token-relay.js';
 
 export interface JobRunnerDeps {
@@ -33,6 +34,8 @@ export interface JobRunnerDeps {
   logContent: boolean;
   /** Streamed jobs' output steps relay their tokens (the same registry the agent step runner reads). */
   relays?: TokenRelays;
+  /** Tells the api's live views that a job runs, parks, or (streamed) that its steps end. */
+  progress?: JobProgress;
 }
 
 const TAKEN_OVER = {
@@ -66,6 +69,7 @@ async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJ
   const { pool, running } = deps;
   if (job.attempts === 1) metrics.queueWait.observe((Date.now() - job.createdAt.getTime()) / 1000);
   const controller = running.start(job.id, queued.signal);
+  const progress = deps.progress?.claimed(job.id, job.stream === true);
   metrics.busySlots.inc();
   const started = performance.now();
   try {
@@ -99,13 +103,14 @@ async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJ
     }
     const state = initialState(program.graph, { jobId: job.id, input: job.input as JsonValue });
     const driver = new JobDriver(
-      { pool, queue: deps.queue, steps: deps.steps, log, logContent: deps.logContent },
+      { pool, queue: deps.queue, steps: deps.steps, log, logContent: deps.logContent, ...(job.stream && progress ? { progress } : {}) },
       { claim, program, state, deadline: job.startedAt.getTime() + waited + deps.jobTimeoutMs, firstStarted: job.firstStarted },
       controller.signal,
     );
     running.onWake(job.id, () => driver.checkWaits());
     const status = await driver.run(startedEvent);
     if (status === 'parked') {
+      progress?.parked();
       log.info({ ms: Math.round(performance.now() - started) }, 'job handed to a later queue entry');
       return 'parked';
     }
@@ -119,6 +124,7 @@ async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJ
     deps.finished.send(job.id);
     return status ?? 'stopped';
   } finally {
+    progress?.end();
     metrics.busySlots.dec();
     running.finish(job.id);
     deps.relays?.close(job.id);

@@ -21,3 +21,4 @@ export * from './job-waits.js';
 export * from './mcp-servers-repo.js';
 export * from './triggers-repo.js';
 export * from './job-tokens.js';
+export * from './job-progress.js';

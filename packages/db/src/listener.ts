@@ -19,6 +19,12 @@ export const CHANNELS = {
   keysChanged: 'mule_keys_changed',
   /** payload: `<job uuid>,<source>,<seq>,<text>` (token-relay.ts). Sent by a worker while a streamed job's output step runs. */
   jobTokens: 'mule_job_tokens',
+  /**
+   * payload: `<job uuid>` or `<job uuid>:<step id>:<status>` entries, comma-separated (job-progress.ts). Sent by a
+   * worker when a job it runs is still running a moment after its claim, when it parks, and when a step of a
+   * streamed job ends or starts waiting.
+   */
+  jobProgress: 'mule_job_progress',
 } as const;
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];
 

@@ -2,27 +2,30 @@
  * `GET /v1/events`: Server-Sent Events of job changes the caller may see (`{type: 'job', id, status, workflow}`:
  * a new job, or a status change), for live dashboards.
  *
- * Fed by the NOTIFYs the api's one LISTEN connection already receives: `mule_job_queued` (new jobs, resumes) and
- * `mule_job_finished` (ends, cancels). A burst of them becomes one read per group of watchers (admins and open mode
- * share one; each non-admin key has its own, since it sees only its own jobs): the newest 50 jobs of that group
- * plus the finished ids named, diffed against the statuses seen before. A job starting (`running`) or parking
- * (`waiting`) sends no NOTIFY, so while anyone watches a backstop read runs every 2 s; with no watcher nothing is
- * read at all. Each stream takes a slot of the api's stream limit (MULE_MAX_STREAMS).
+ * Fed by the NOTIFYs the api's one LISTEN connection already receives: `mule_job_queued` (new jobs, resumes and
+ * rejections of waits), `mule_job_finished` (ends, cancels) and `mule_job_progress` (a job still running a moment
+ * after its claim, a job parked at a wait or for a retry: apps/worker/src/job-progress.ts). Every status change
+ * thus comes with a NOTIFY, and nothing is read on a timer. A burst of them becomes one read per group of watchers
+ * (admins and open mode share one; each non-admin key has its own, since it sees only its own jobs): the newest 50
+ * jobs of that group plus the ids named, diffed against the statuses seen before. NOTIFYs sent while the listener
+ * was reconnecting are lost: every group is read again after a reconnect (`reread`), and a read that failed is
+ * tried again a second later. With no watcher nothing is read at all. Each stream takes a slot of the api's stream
+ * limit (MULE_MAX_STREAMS).
  */
 import { Router, type Response } from 'express';
 import { formatJobId } from '@mule/core';
-import { CHANNELS, getJob, listJobs, type JobRow } from '@mule/db';
+import { CHANNELS, finishedIds, getJob, listJobs, progressJobIds, type JobRow } from '@mule/db';
 import { callerOf, jobOwnerFilter } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 
 /** Newest jobs read per burst: a dashboard shows 20–100 rows; older jobs change by finishing, which names them. */
 const WINDOW = 50;
-/** Finished jobs outside that window read one by one per burst at most (a burst of more is rare: a cancel-all). */
+/** Named jobs outside that window read one by one per burst at most (a burst of more is rare: a cancel-all). */
 const MAX_NAMED_READS = 50;
-/** Running and waiting send no NOTIFY: watchers see those within 2 s. */
-const BACKSTOP_MS = 2_000;
 /** A NOTIFY burst (a batch of submits) coalesces into one read. */
 const COALESCE_MS = 50;
+/** A read that failed (the database away) is tried again after this while anyone watches. */
+const RETRY_MS = 1_000;
 const KEEP_ALIVE_MS = 15_000;
 
 export interface JobEvent {
@@ -43,9 +46,10 @@ interface Group {
 export class JobEvents {
   private ctx: ApiContext | null = null;
   private readonly groups = new Map<string, Group>();
-  private readonly finished = new Set<string>();
-  private backstop: NodeJS.Timeout | null = null;
+  /** Jobs the NOTIFYs named (finished, parked, running): read even when older than the window. */
+  private readonly named = new Set<string>();
   private pending: NodeJS.Timeout | null = null;
+  private retry: NodeJS.Timeout | null = null;
   private reading: Promise<void> | null = null;
   private again = false;
 
@@ -62,12 +66,31 @@ export class JobEvents {
   /** From the api's listener: costs nothing while nobody watches. */
   notified(channel: string, payload: string): void {
     if (this.groups.size === 0) return;
-    if (channel !== CHANNELS.jobQueued && channel !== CHANNELS.jobFinished) return;
-    if (channel === CHANNELS.jobFinished) for (const id of payload.split(',')) if (id) this.finished.add(id);
+    if (channel === CHANNELS.jobFinished) {
+      for (const id of finishedIds(payload)) this.named.add(id);
+    } else if (channel === CHANNELS.jobProgress) {
+      for (const id of progressJobIds(payload)) this.named.add(id);
+    } else if (channel !== CHANNELS.jobQueued) {
+      return;
+    }
+    this.schedule(COALESCE_MS);
+  }
+
+  /** The listener reconnected: NOTIFYs may have been lost meanwhile, so every group is read again. */
+  reread(): void {
+    if (this.groups.size > 0) this.schedule(0);
+  }
+
+  /** Ends every stream (the api is stopping: open streams would hold its shutdown for the whole grace period). */
+  endAll(): void {
+    for (const group of this.groups.values()) for (const res of group.subscribers) res.end();
+  }
+
+  private schedule(delayMs: number): void {
     this.pending ??= setTimeout(() => {
       this.pending = null;
       void this.refresh();
-    }, COALESCE_MS);
+    }, delayMs);
   }
 
   /** Adds a watcher; resolves once its group's statuses are known, so what changes after that is sent. */
@@ -79,7 +102,6 @@ export class JobEvents {
       this.groups.set(key, group);
     }
     group.subscribers.add(res);
-    this.backstop ??= setInterval(() => this.tick(), BACKSTOP_MS);
     if (group.known === null) await this.refresh();
   }
 
@@ -90,19 +112,10 @@ export class JobEvents {
     group.subscribers.delete(res);
     if (group.subscribers.size === 0) this.groups.delete(key);
     if (this.groups.size === 0) {
-      if (this.backstop) clearInterval(this.backstop);
-      this.backstop = null;
-      this.finished.clear();
+      if (this.retry) clearTimeout(this.retry);
+      this.retry = null;
+      this.named.clear();
     }
-  }
-
-  private tick(): void {
-    if (this.ctx?.isStopping()) {
-      // Open streams would hold the api's shutdown for its whole grace period: they end now, clients reconnect.
-      for (const group of this.groups.values()) for (const res of group.subscribers) res.end();
-      return;
-    }
-    void this.refresh();
   }
 
   /** One read per group; a read asked for while one runs runs once more after it. */
@@ -114,14 +127,24 @@ export class JobEvents {
     this.reading = (async () => {
       do {
         this.again = false;
-        const named = [...this.finished].slice(0, MAX_NAMED_READS);
-        for (const id of named) this.finished.delete(id);
+        const named = [...this.named].slice(0, MAX_NAMED_READS);
+        for (const id of named) this.named.delete(id);
+        let failed = false;
         for (const group of [...this.groups.values()]) {
           try {
             await this.readGroup(group, named);
           } catch (error) {
-            this.ctx?.log.warn({ err: (error as Error).message }, 'job events: could not read job statuses; next burst or backstop retries');
+            failed = true;
+            this.ctx?.log.warn({ err: (error as Error).message }, 'job events: could not read job statuses; trying again in a second');
           }
+        }
+        if (failed) {
+          // The ids this read took are named again, so the retry reads them too.
+          for (const id of named) this.named.add(id);
+          this.retry ??= setTimeout(() => {
+            this.retry = null;
+            if (this.groups.size > 0) void this.refresh();
+          }, RETRY_MS);
         }
       } while (this.again && this.groups.size > 0);
     })().finally(() => {

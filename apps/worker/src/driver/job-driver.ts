@@ -15,11 +15,13 @@ import {
   transition,
   type AttemptRef,
   type JobState,
+  type LifecycleCommand,
   type LifecycleEvent,
   type TransitionResult,
 } from '@mule/core';
 import { readSettledWaits, transitionCtes, writeTransition, type Claim, type JobQueue, type Pool, type TransitionWrites } from '@mule/db';
 import { metrics, trace, type Logger } from '@mule/observability';
+import type { ClaimProgress } from '../job-progress.js';
 import type { StepRunners } from '../steps/step-runner.js';
 import { startAttemptRun, type AttemptOutcome, type AttemptRun } from './attempt-runner.js';
 import type { JobProgram } from './job-graph.js';
@@ -33,6 +35,8 @@ export interface DriverDeps {
   steps: StepRunners;
   log: Logger;
   logContent: boolean;
+  /** Told of each step that ends or starts waiting, once that is committed (job-progress.ts). */
+  progress?: Pick<ClaimProgress, 'step'>;
 }
 
 export interface DriverJob {
@@ -191,6 +195,7 @@ export class JobDriver {
           : await this.deps.queue.park(this.deps.pool, this.job.claim.jobId, writes.job!.queueId!, new Date(parkAt), transitionCtes(this.job.claim, writes));
       if (!owned) return null;
     }
+    if (this.deps.progress) announceSteps(this.deps.progress, result.commands);
     // Attempts are counted by the attempt runner; a skipped step has none, so it is counted once its row is stored.
     for (const command of result.commands) {
       if (command.type === 'skip_step') metrics.steps.inc({ type: program.graph.steps.find((step) => step.id === command.stepId)?.kind ?? 'wasm', status: 'skipped' });
@@ -280,5 +285,15 @@ export class JobDriver {
       else if (row.error?.code === 'rejected') this.push({ kind: 'event', event: { type: 'wait_rejected', at, stepId: row.stepId, reason: row.error.message } });
     }
     return undefined;
+  }
+}
+
+/** The steps a transition ended or parked, as a streamed job's progress. */
+function announceSteps(progress: Pick<ClaimProgress, 'step'>, commands: readonly LifecycleCommand[]): void {
+  for (const command of commands) {
+    if (command.type === 'complete_step') progress.step(command.stepId, 'completed');
+    else if (command.type === 'fail_step') progress.step(command.stepId, 'failed');
+    else if (command.type === 'skip_step') progress.step(command.stepId, 'skipped');
+    else if (command.type === 'park_for_wait') progress.step(command.stepId, 'waiting');
   }
 }
