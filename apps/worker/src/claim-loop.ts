@@ -65,6 +65,8 @@ export class ClaimLoop {
   private readonly running = new Map<string, Running>();
   private stopping = false;
   private wakeRequested = true;
+  /** The last fetch came back with as many jobs as it asked for: more may be queued. */
+  private lastFetchFull = false;
   private wakeUp: (() => void) | null = null;
   private loopDone: Promise<void> = Promise.resolve();
   private heartbeat: NodeJS.Timeout | null = null;
@@ -119,6 +121,7 @@ export class ClaimLoop {
         await this.sleep(FAILED_FETCH_PAUSE_MS);
         continue;
       }
+      this.lastFetchFull = claimed.length === free;
       for (const job of claimed) this.launch(job, fetchedAt);
       if (claimed.length < free && !this.wakeRequested && !this.stopping) await this.sleep(this.options.backstopMs);
     }
@@ -154,8 +157,10 @@ export class ClaimLoop {
       )
       .finally(() => {
         this.running.delete(job.queueId);
-        // The last fetch filled every slot, so more may be waiting: look again now.
-        this.wake();
+        // More may be waiting when the last fetch filled every slot, or when a NOTIFY came while none was free:
+        // look again now. Otherwise the queue was drained, and a fetch now would find nothing (a sync job's worker
+        // did one empty fetch per job this way: ~0.4 ms of PostgreSQL each).
+        if (this.lastFetchFull || this.wakeRequested) this.wake();
       });
     this.running.set(job.queueId, entry);
   }
