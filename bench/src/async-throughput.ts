@@ -3,6 +3,7 @@
  * workers drain them; reports the submit rate and the end-to-end rate (first submit to last completion).
  */
 import pg from 'pg';
+import { finishedIds } from '@mule/db';
 import { post } from './http-client.js';
 
 export interface Throughput {
@@ -32,7 +33,7 @@ export async function measureAsyncThroughput(
   let allFinished: () => void = () => {};
   const drained = new Promise<void>((resolve) => (allFinished = resolve));
   listener.on('notification', (message) => {
-    for (const id of (message.payload ?? '').split(',')) finished.add(id);
+    for (const id of finishedIds(message.payload ?? '')) finished.add(id);
     lastFinishedAt = performance.now();
     if (accepted.size === jobs && [...accepted].every((id) => finished.has(id))) allFinished();
   });

@@ -6,7 +6,7 @@
  * and every MULE_SYNC_RECHECK_MS one query re-reads all waiters' rows, so a NOTIFY lost any other way costs
  * seconds, not MULE_SYNC_TIMEOUT_MS.
  */
-import { readOutcomes, type JobOutcome, type Pool } from '@mule/db';
+import { parseFinished, readOutcomes, type JobOutcome, type Pool } from '@mule/db';
 import { isFinished } from '@mule/core';
 import type { Logger } from '@mule/observability';
 
@@ -47,10 +47,22 @@ export class JobWaiters {
     clearInterval(this.recheck);
   }
 
-  /** A `mule_job_finished` payload: job ids, comma-separated. */
+  /**
+   * A `mule_job_finished` payload (finished-payload.ts in the db package): a job that comes with its outcome is
+   * answered at once; the others are read.
+   */
   onFinished(payload: string): void {
-    const ids = payload.split(',').filter((id) => this.waiting.has(id));
-    if (ids.length > 0) this.check(ids);
+    const read: string[] = [];
+    for (const { id, outcome } of parseFinished(payload)) {
+      if (!this.waiting.has(id)) continue;
+      if (outcome && isFinished(outcome.status)) this.settle(outcome);
+      else read.push(id);
+    }
+    if (read.length > 0) this.check(read);
+  }
+
+  private settle(outcome: JobOutcome): void {
+    for (const waiter of [...(this.waiting.get(outcome.id) ?? [])]) waiter(outcome);
   }
 
   /** After the listener reconnected: notifications may have been missed, so every waiter's row is read again. */
@@ -123,9 +135,6 @@ export class JobWaiters {
       return;
     }
     this.retryMs = 0;
-    for (const outcome of outcomes) {
-      if (!isFinished(outcome.status)) continue;
-      for (const waiter of [...(this.waiting.get(outcome.id) ?? [])]) waiter(outcome);
-    }
+    for (const outcome of outcomes) if (isFinished(outcome.status)) this.settle(outcome);
   }
 }

@@ -121,7 +121,7 @@ async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJ
     } else {
       log.info({ reason: stopReason(controller.signal) }, 'job stopped here without finishing it: nothing more is written for this claim');
     }
-    deps.finished.send(job.id);
+    if (!driver.announced) deps.finished.send(job.id);
     return status ?? 'stopped';
   } finally {
     progress?.end();

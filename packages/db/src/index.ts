@@ -22,3 +22,4 @@ export * from './mcp-servers-repo.js';
 export * from './triggers-repo.js';
 export * from './job-tokens.js';
 export * from './job-progress.js';
+export * from './finished-payload.js';

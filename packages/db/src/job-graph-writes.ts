@@ -10,6 +10,7 @@
  */
 import { storableText, type StoredError, type TokenUsage } from '@mule/core';
 import type { Queryable } from './pool.js';
+import { CHANNELS } from './listener.js';
 import { statement } from './prepared.js';
 import type { Claim } from './jobs-repo.js';
 
@@ -145,10 +146,39 @@ export function transitionCtes(claim: Claim, writes: TransitionWrites): { ctes: 
  * or its status moved on by the api, e.g. a resume): nothing is changed then, and the driver stops.
  */
 export async function writeTransition(db: Queryable, claim: Claim, writes: TransitionWrites): Promise<boolean> {
+  return (await writeTransitionNotifying(db, claim, writes, null)).owned;
+}
+
+/** Transition writes in flight in this process: a NOTIFY goes inside a commit only when it is the only one. */
+let inFlight = 0;
+
+/**
+ * writeTransition for a transition that ends the job, with the `mule_job_finished` NOTIFY (`payload`) inside the
+ * same statement when nothing else of this process is being written: the waiting api hears of it at the commit,
+ * a round trip sooner. Busy, it is left to the caller's coalesced NOTIFY after the commit (a NOTIFY holds a global
+ * lock through its commit, so concurrent commits with one could not share a WAL flush). `notified`: it was sent.
+ */
+export async function writeTransitionNotifying(
+  db: Queryable,
+  claim: Claim,
+  writes: TransitionWrites,
+  payload: string | null,
+): Promise<{ owned: boolean; notified: boolean }> {
   const { ctes, values } = transitionCtes(claim, writes);
-  // Referencing every data-modifying CTE is not needed (PostgreSQL runs them all); `owned` is the answer.
-  const { rows } = await db.query<{ owned: boolean }>(statement(`WITH ${ctes} SELECT EXISTS (SELECT 1 FROM owned) AS owned`, values));
-  return rows[0]?.owned === true;
+  const notify = payload !== null && inFlight === 0;
+  inFlight++;
+  try {
+    // Referencing every data-modifying CTE is not needed (PostgreSQL runs them all); `owned` is the answer. A
+    // SELECT CTE runs only when referenced, so `notified` is, and it notifies only when the job row changed.
+    const text = notify
+      ? `WITH ${ctes}, notified AS (SELECT pg_notify('${CHANNELS.jobFinished}', $9) WHERE EXISTS (SELECT 1 FROM job))
+         SELECT EXISTS (SELECT 1 FROM owned) AS owned, EXISTS (SELECT 1 FROM notified) AS notified`
+      : `WITH ${ctes} SELECT EXISTS (SELECT 1 FROM owned) AS owned, false AS notified`;
+    const { rows } = await db.query<{ owned: boolean; notified: boolean }>(statement(text, notify ? [...values, payload] : values));
+    return { owned: rows[0]?.owned === true, notified: rows[0]?.notified === true };
+  } finally {
+    inFlight--;
+  }
 }
 
 /** A job's step row as a claim reads it back (every row: the driver picks each unit's last attempt). */

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  addUsage,
   isTerminal,
   MuleError,
   parkPlan,
@@ -17,9 +18,21 @@ import {
   type JobState,
   type LifecycleCommand,
   type LifecycleEvent,
+  type TokenUsage,
   type TransitionResult,
+  ZERO_USAGE,
 } from '@mule/core';
-import { readSettledWaits, transitionCtes, writeTransition, type Claim, type JobQueue, type Pool, type TransitionWrites } from '@mule/db';
+import {
+  finishedEntry,
+  readSettledWaits,
+  transitionCtes,
+  writeTransition,
+  writeTransitionNotifying,
+  type Claim,
+  type JobQueue,
+  type Pool,
+  type TransitionWrites,
+} from '@mule/db';
 import { metrics, trace, type Logger } from '@mule/observability';
 import type { ClaimProgress } from '../job-progress.js';
 import type { StepRunners } from '../steps/step-runner.js';
@@ -67,6 +80,10 @@ export class JobDriver {
   private readonly attempts = new Map<string, AttemptRun>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly errors = new StoredErrors();
+  /** Token usage of this claim's succeeded attempts (the job's, on a first claim): what the job view sums. */
+  private usage: TokenUsage | null = null;
+  /** The job's end was announced inside its final write (writeTransitionNotifying): no NOTIFY is due after it. */
+  announced = false;
 
   constructor(
     private readonly deps: DriverDeps,
@@ -150,6 +167,7 @@ export class JobDriver {
     }
     const program = this.job.program;
     const writes: TransitionWrites = { ends: [], starts: [] };
+    if (event.type === 'attempt_succeeded' && outcome?.usage) this.usage = addUsage(this.usage ?? ZERO_USAGE, outcome.usage);
     if ((event.type === 'attempt_succeeded' || event.type === 'attempt_failed') && outcome) {
       const index = program.graph.steps.findIndex((step) => step.id === event.stepId);
       writes.ends.push(
@@ -189,10 +207,17 @@ export class JobDriver {
       }
     }
     if (writes.ends.length > 0 || writes.starts.length > 0 || writes.job) {
-      const owned =
-        parkAt === null
-          ? await writeTransition(this.deps.pool, this.job.claim, writes)
-          : await this.deps.queue.park(this.deps.pool, this.job.claim.jobId, writes.job!.queueId!, new Date(parkAt), transitionCtes(this.job.claim, writes));
+      const ends = parkAt === null && (writes.job?.status === 'completed' || writes.job?.status === 'failed');
+      let owned: boolean;
+      if (parkAt !== null) {
+        owned = await this.deps.queue.park(this.deps.pool, this.job.claim.jobId, writes.job!.queueId!, new Date(parkAt), transitionCtes(this.job.claim, writes));
+      } else if (ends) {
+        const written = await writeTransitionNotifying(this.deps.pool, this.job.claim, writes, this.finishedPayload(writes.job!));
+        owned = written.owned;
+        this.announced = written.notified;
+      } else {
+        owned = await writeTransition(this.deps.pool, this.job.claim, writes);
+      }
       if (!owned) return null;
     }
     if (this.deps.progress) announceSteps(this.deps.progress, result.commands);
@@ -215,6 +240,16 @@ export class JobDriver {
       else if (effect.type === 'timer') this.timer(effect.at, effect.event);
     }
     return undefined;
+  }
+
+  /**
+   * The `mule_job_finished` entry of the job's end: with its outcome on a first claim (this process saw every
+   * attempt, so it knows the usage a reader would sum), the bare id after a takeover (the api reads the row).
+   */
+  private finishedPayload(job: NonNullable<TransitionWrites['job']>): string {
+    const id = this.job.claim.jobId;
+    if (this.job.claim.claim !== 1 || (job.status !== 'completed' && job.status !== 'failed')) return id;
+    return finishedEntry({ id, status: job.status, output: job.output ?? null, error: job.error ?? null, usage: this.usage });
   }
 
   /**
@@ -297,3 +332,4 @@ function announceSteps(progress: Pick<ClaimProgress, 'step'>, commands: readonly
     else if (command.type === 'park_for_wait') progress.step(command.stepId, 'waiting');
   }
 }
+
