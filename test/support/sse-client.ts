@@ -1,5 +1,6 @@
 /** A raw Server-Sent Events reader for tests: every line as it arrives (comments and `data:` lines), until closed. */
 export interface SseClient {
+  headers: Headers;
   /** Every non-empty line received so far, in order (`: comment`, `data: {...}`). */
   lines: string[];
   /** The `data:` lines parsed as JSON (`[DONE]` kept as the string). */
@@ -31,6 +32,7 @@ export async function openSse(url: string, init: RequestInit = {}): Promise<SseC
     }
   })();
   return {
+    headers: response.headers,
     lines,
     events: () =>
       lines

@@ -4,6 +4,7 @@
  * with code `rejected` means rejected.
  */
 import type { StoredError } from '@mule/core';
+import { notifyStepProgress } from './job-progress.js';
 import type { Queryable } from './pool.js';
 import type { JobQueue } from './queue.js';
 import { statement } from './prepared.js';
@@ -58,9 +59,9 @@ export async function settleWait(
       values: [jobId, stepId, settlement.status, output, error, entryId],
       guard: 'EXISTS (SELECT 1 FROM settled)',
     });
-    if (queued !== null) return 'queued';
+    if (queued !== null) return announced(db, request, 'queued');
     const { rows: recorded } = await db.query(statement(RECORD_ONLY, [jobId, stepId, settlement.status, output, error]));
-    if (recorded.length > 0) return 'recorded';
+    if (recorded.length > 0) return announced(db, request, 'recorded');
     const { rows } = await db.query<{ parked: boolean }>(statement(
       `SELECT j.status = 'waiting' AS parked FROM jobs j
         WHERE j.id = $1 AND EXISTS (SELECT 1 FROM job_steps WHERE job_id = $1 AND step_id = $2 AND item IS NULL AND status = 'waiting' AND type = 'wait')`,
@@ -69,4 +70,14 @@ export async function settleWait(
     if (!rows[0]?.parked) return 'not_waiting';
   }
   return 'not_waiting';
+}
+
+/**
+ * After the commit, the settled step on `mule_job_progress`: a stream waiting on the job shows it, and the
+ * dashboard's events re-read the job. Every settle sends it, streamed job or not: settles are made by people, a
+ * few a minute, not a hot path. A NOTIFY that fails costs a stream one progress comment, never the resume.
+ */
+async function announced(db: Queryable, request: { jobId: string; stepId: string; settlement: WaitSettlement }, outcome: WaitOutcome): Promise<WaitOutcome> {
+  await notifyStepProgress(db, { jobId: request.jobId, stepId: request.stepId, status: request.settlement.status }).catch(() => {});
+  return outcome;
 }
