@@ -143,6 +143,10 @@ describe('the dashboard at /ui, in a real browser, keys on', () => {
     expect(await page.locator('details[data-step="join"]').getAttribute('open')).not.toBeNull();
     expect(await page.locator('details[data-step="join"]').innerText()).toContain('Output');
     expect(await page.getByRole('button', { name: 'join (wasm): completed' }).getAttribute('aria-pressed')).toBe('true');
+    // The keyboard does the same: Enter on a node's button.
+    await page.getByRole('button', { name: 'left (wasm): completed' }).press('Enter');
+    await page.locator('details[data-step="left"]').waitFor();
+    expect(await page.locator('details[data-step]').count()).toBe(1);
   });
 
   test('a WASM step\'s stderr shows as its logs on the run page', async () => {
