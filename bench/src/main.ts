@@ -21,6 +21,7 @@ import { measureGraphs, PROVIDER_DELAY_MS, type GraphLatency } from './graph-lat
 import { closeClient } from './http-client.js';
 import { measureSyncWorkflow, measureWasmExecute } from './sync-latency.js';
 import { measureTracingCost, type TracingCost } from './tracing-cost.js';
+import { dashboardCost, dashboardRow, measureWithDashboard, type DashboardCost } from './dashboard-cost.js';
 import { measureWorkflowTtft, TTFT_REPLY, type WorkflowTtft } from './workflow-ttft.js';
 import type { Latency } from './stats.js';
 import { measureColdCompile, measureWarmRun, type ColdRun } from './wasm.js';
@@ -81,6 +82,7 @@ const results: {
   cancel?: CancelLatency;
   async?: Throughput[];
   tracing?: TracingCost;
+  dashboard?: DashboardCost;
   graphs?: GraphLatency;
 } = {};
 try {
@@ -153,6 +155,9 @@ try {
   // The 2-worker run again, the api and workers exporting every span to a receiver in this process.
   console.log(`async throughput with tracing on (OTLP/HTTP protobuf to a local receiver): ${jobs} jobs, 2 workers…`);
   results.tracing = await measureTracingCost(results.async[1]!, (env) => asyncRun(2, env));
+  // The 2-worker run again with one dashboard open: a client reading every event of GET /v1/events.
+  console.log(`async throughput with one dashboard open (GET /v1/events read by one client): ${jobs} jobs, 2 workers…`);
+  results.dashboard = dashboardCost(results.async[1]!, await withStack(2, (apiUrl, databaseUrl) => measureWithDashboard(apiUrl, databaseUrl, jobs, 2)));
 } finally {
   closeClient();
   await stopAllProcesses();
@@ -206,7 +211,7 @@ const tracingRow = [
   `${traced.on.seconds} s`,
   '>= 90% of off',
 ];
-const table = [...rows, ...throughputRows, tracingRow];
+const table = [...rows, ...throughputRows, tracingRow, dashboardRow(results.dashboard!)];
 const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
 const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
 const text = [line(table[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.slice(1).map(line)].join('\n');

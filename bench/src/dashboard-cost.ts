@@ -1,0 +1,101 @@
+/**
+ * What one open dashboard costs async throughput: the same 2-worker async run as the plain figure, with one client
+ * on `GET /v1/events` reading every event, as the dashboard's runs page does. The stream reads jobs only when a
+ * NOTIFY names a change (new, running after 250 ms, parked, finished), coalesced per 50 ms, so the cost is those
+ * reads in the api plus writing the events; the client here only counts them.
+ */
+import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
+
+export interface Dashboard {
+  /** `data:` events received so far. */
+  events: number;
+  /** Bytes received so far. */
+  bytes: number;
+  close(): void;
+}
+
+/** Opens `GET /v1/events` and reads it until closed; resolves once the stream says its watch has begun. */
+export async function openDashboard(apiUrl: string): Promise<Dashboard> {
+  const controller = new AbortController();
+  const response = await fetch(`${apiUrl}/v1/events`, { signal: controller.signal });
+  if (!response.ok || !response.body) throw new Error(`GET /v1/events answered ${response.status}`);
+  const dashboard: Dashboard = { events: 0, bytes: 0, close: () => controller.abort() };
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let ready: () => void = () => {};
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  let tail = '';
+  void (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        dashboard.bytes += value.byteLength;
+        const lines = (tail + decoder.decode(value, { stream: true })).split('\n');
+        tail = lines.pop()!;
+        for (const line of lines) {
+          if (line.startsWith('data: ')) dashboard.events++;
+          else if (line === ': ready') ready();
+        }
+      }
+    } catch {
+      // closed by close()
+    }
+  })();
+  await isReady;
+  return dashboard;
+}
+
+export interface DashboardRun {
+  result: Throughput;
+  /** Events and bytes the dashboard received during the measured run (not the warm-up). */
+  events: number;
+  bytes: number;
+}
+
+/** The async run (a warm-up, then `jobs` measured) with one dashboard open throughout. */
+export async function measureWithDashboard(apiUrl: string, databaseUrl: string, jobs: number, workers: number): Promise<DashboardRun> {
+  const dashboard = await openDashboard(apiUrl);
+  try {
+    await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', Math.min(1000, jobs), 32, workers);
+    const events = dashboard.events;
+    const bytes = dashboard.bytes;
+    const result = await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', jobs, 32, workers);
+    return { result, events: dashboard.events - events, bytes: dashboard.bytes - bytes };
+  } finally {
+    dashboard.close();
+  }
+}
+
+export interface DashboardCost {
+  /** The same run with no dashboard open. */
+  off: Throughput;
+  on: Throughput;
+  /** on / off completed jobs per second, in percent. */
+  percent_of_off: number;
+  events: number;
+  event_bytes: number;
+}
+
+/** Compares; fails if the dashboard received nothing (a figure from a dashboard that saw no job says it is free). */
+export function dashboardCost(off: Throughput, run: DashboardRun): DashboardCost {
+  if (run.events === 0) throw new Error('a dashboard was open, but no job event reached it');
+  return {
+    off,
+    on: run.result,
+    percent_of_off: Math.round((run.result.completed_per_s / off.completed_per_s) * 100),
+    events: run.events,
+    event_bytes: run.bytes,
+  };
+}
+
+/** The bench table's row. */
+export function dashboardRow(cost: DashboardCost): string[] {
+  return [
+    `async with one dashboard open: ${cost.on.completed_per_s} jobs/s (${cost.percent_of_off}% of none)`,
+    `${cost.on.submit_per_s} submitted/s`,
+    `${cost.on.completed_per_s} completed/s`,
+    `${cost.on.seconds} s, ${cost.events} events`,
+    '',
+  ];
+}
