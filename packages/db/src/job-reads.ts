@@ -105,3 +105,31 @@ export async function listJobs(prisma: PrismaClient, query: JobListQuery): Promi
   });
   return { jobs: rows.slice(0, query.limit).map(toJobRow), hasMore: rows.length > query.limit };
 }
+
+/** What a live view of job statuses needs of a job (no input, output or steps). */
+export interface JobStatusRow {
+  id: string;
+  status: JobStatus;
+  workflowName: string;
+  apiKeyId: string | null;
+}
+
+const STATUS_FIELDS = { id: true, status: true, workflowName: true, apiKeyId: true } as const;
+
+/** The newest `limit` jobs' statuses (of one key's jobs when `apiKeyId` is set), newest first. */
+export async function listJobStatuses(prisma: PrismaClient, query: { limit: number; apiKeyId?: string }): Promise<JobStatusRow[]> {
+  const rows = await prisma.job.findMany({
+    where: query.apiKeyId ? { apiKeyId: query.apiKeyId } : {},
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: query.limit,
+    select: STATUS_FIELDS,
+  });
+  return rows.map((row) => ({ ...row, status: row.status as JobStatus }));
+}
+
+/** The statuses of these jobs (those that exist), in one query. */
+export async function jobStatusesByIds(prisma: PrismaClient, ids: readonly string[]): Promise<JobStatusRow[]> {
+  if (ids.length === 0) return [];
+  const rows = await prisma.job.findMany({ where: { id: { in: [...ids] } }, select: STATUS_FIELDS });
+  return rows.map((row) => ({ ...row, status: row.status as JobStatus }));
+}

@@ -14,13 +14,13 @@
  */
 import { Router, type Response } from 'express';
 import { formatJobId } from '@mule/core';
-import { CHANNELS, finishedIds, getJob, listJobs, progressJobIds, type JobRow } from '@mule/db';
+import { CHANNELS, finishedIds, jobStatusesByIds, listJobStatuses, progressJobIds, type JobStatusRow } from '@mule/db';
 import { callerOf, jobOwnerFilter } from '../access.js';
 import type { ApiContext } from '../api-context.js';
 
 /** Newest jobs read per burst: a dashboard shows 20–100 rows; older jobs change by finishing, which names them. */
 const WINDOW = 50;
-/** Named jobs outside that window read one by one per burst at most (a burst of more is rare: a cancel-all). */
+/** Named jobs outside that window read per burst at most, in one query (a burst of more is rare: a cancel-all). */
 const MAX_NAMED_READS = 50;
 /** A NOTIFY burst (a batch of submits) coalesces into one read. */
 const COALESCE_MS = 50;
@@ -156,15 +156,13 @@ export class JobEvents {
   private async readGroup(group: Group, named: string[]): Promise<void> {
     const ctx = this.ctx;
     if (!ctx) return;
-    const { jobs } = await listJobs(ctx.prisma, { limit: WINDOW, apiKeyId: group.owner });
+    // Statuses only (no input, output or steps), and the named jobs outside the window in one query.
+    const jobs = await listJobStatuses(ctx.prisma, { limit: WINDOW, apiKeyId: group.owner });
     const seen = new Set(jobs.map((job) => job.id));
-    const extra: JobRow[] = [];
+    let extra: JobStatusRow[] = [];
     if (group.known !== null) {
-      for (const id of named) {
-        if (seen.has(id)) continue;
-        const job = await getJob(ctx.prisma, id);
-        if (job && (group.owner === undefined || job.apiKeyId === group.owner)) extra.push(job);
-      }
+      const outside = named.filter((id) => !seen.has(id));
+      extra = (await jobStatusesByIds(ctx.prisma, outside)).filter((job) => group.owner === undefined || job.apiKeyId === group.owner);
     }
     const first = group.known === null;
     const known = group.known ?? new Map<string, string>();
