@@ -23,3 +23,4 @@ export * from './triggers-repo.js';
 export * from './job-tokens.js';
 export * from './job-progress.js';
 export * from './finished-payload.js';
+export * from './transition-batcher.js';

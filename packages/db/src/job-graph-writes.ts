@@ -73,112 +73,107 @@ export function stepLogTail(text: string): string {
 /** JSON text (jsonb's `null` kept as JSON null, which jsonb_to_recordset would turn into SQL NULL). */
 const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
 
+/** One job's transition in a statement that may write several jobs' (transition-batcher.ts). */
+export interface ClaimedWrites {
+  claim: Claim;
+  writes: TransitionWrites;
+}
+
 /**
- * The statement's CTEs and values, fenced on the claim: `owned` holds the job row (running under the claim,
- * FOR SHARE); nothing changes without it. queue.ts's `park` puts these in front of pg-boss's insert.
+ * The statement's CTEs and values for one or more jobs' transitions, each fenced on its claim: `owned` holds the
+ * job rows still running under their writers' claims (FOR SHARE); nothing of a job changes without its row in
+ * it. `job` returns the ids of the job rows changed. queue.ts's `park` puts one job's in front of pg-boss's insert.
  */
 export function transitionCtes(claim: Claim, writes: TransitionWrites): { ctes: string; values: unknown[] } {
-  const ends = writes.ends.map((end) => ({
-    step_index: end.index,
-    item: end.item,
-    attempt: end.attempt,
-    status: end.status,
-    output: json(end.output),
-    error: json(end.error ?? undefined),
-    usage: json(end.usage ?? undefined),
-    duration_ms: end.durationMs ?? null,
-    logs: typeof end.logs === 'string' ? stepLogTail(end.logs) : null,
-  }));
-  const starts = writes.starts.map((start) => ({
-    step_index: start.index,
-    item: start.item,
-    attempt: start.attempt,
-    step_id: start.stepId,
-    type: start.type,
-    status: start.status,
-    input: json(start.input),
-    output: json(start.output),
-    error: json(start.error ?? undefined),
-    wait_until: start.waitUntil ?? null,
-  }));
-  const job = writes.job;
+  return transitionsCtes([{ claim, writes }]);
+}
+
+export function transitionsCtes(batch: readonly ClaimedWrites[]): { ctes: string; values: unknown[] } {
+  const claims = batch.map(({ claim }) => ({ job_id: claim.jobId, claim: claim.claim }));
+  const ends = batch.flatMap(({ claim, writes }) =>
+    writes.ends.map((end) => ({
+      job_id: claim.jobId,
+      step_index: end.index,
+      item: end.item,
+      attempt: end.attempt,
+      status: end.status,
+      output: json(end.output),
+      error: json(end.error ?? undefined),
+      usage: json(end.usage ?? undefined),
+      duration_ms: end.durationMs ?? null,
+      logs: typeof end.logs === 'string' ? stepLogTail(end.logs) : null,
+    })),
+  );
+  const starts = batch.flatMap(({ claim, writes }) =>
+    writes.starts.map((start) => ({
+      job_id: claim.jobId,
+      step_index: start.index,
+      item: start.item,
+      attempt: start.attempt,
+      step_id: start.stepId,
+      type: start.type,
+      status: start.status,
+      input: json(start.input),
+      output: json(start.output),
+      error: json(start.error ?? undefined),
+      wait_until: start.waitUntil ?? null,
+    })),
+  );
+  const jobs = batch.flatMap(({ claim, writes }) =>
+    writes.job
+      ? [{ job_id: claim.jobId, status: writes.job.status, output: json(writes.job.output), error: json(writes.job.error ?? undefined), queue_id: writes.job.queueId ?? null }]
+      : [],
+  );
   return {
-    ctes: `owned AS (SELECT id FROM jobs WHERE id = $1 AND status = 'running' AND attempts = $2 FOR SHARE),
+    ctes: `owned AS (
+       SELECT j.id FROM jobs j JOIN jsonb_to_recordset($1::jsonb) AS c(job_id uuid, claim int) ON j.id = c.job_id
+        WHERE j.status = 'running' AND j.attempts = c.claim
+        FOR SHARE OF j
+     ),
      ends AS (
        UPDATE job_steps s SET status = e.status, output = e.output::jsonb, error = e.error::jsonb, usage = e.usage::jsonb,
               completed_at = now(), duration_ms = COALESCE(e.duration_ms, EXTRACT(EPOCH FROM (now() - s.started_at)) * 1000), logs = e.logs
-         FROM jsonb_to_recordset($3::jsonb) AS e(step_index int, item int, attempt int, status text, output text, error text, usage text, duration_ms float8, logs text)
-        WHERE s.job_id = $1 AND s.step_index = e.step_index AND COALESCE(s.item, -1) = COALESCE(e.item, -1)
-          AND s.attempt = e.attempt AND s.status IN ('running', 'waiting') AND EXISTS (SELECT 1 FROM owned)
+         FROM jsonb_to_recordset($2::jsonb) AS e(job_id uuid, step_index int, item int, attempt int, status text, output text, error text, usage text, duration_ms float8, logs text)
+        WHERE s.job_id = e.job_id AND s.step_index = e.step_index AND COALESCE(s.item, -1) = COALESCE(e.item, -1)
+          AND s.attempt = e.attempt AND s.status IN ('running', 'waiting') AND e.job_id IN (SELECT id FROM owned)
         RETURNING 1
      ),
      starts AS (
        INSERT INTO job_steps (job_id, step_index, item, attempt, step_id, type, status, input, output, error, wait_until, completed_at)
-       SELECT $1, r.step_index, r.item, r.attempt, r.step_id, r.type, r.status, r.input::jsonb, r.output::jsonb, r.error::jsonb,
+       SELECT r.job_id, r.step_index, r.item, r.attempt, r.step_id, r.type, r.status, r.input::jsonb, r.output::jsonb, r.error::jsonb,
               to_timestamp(r.wait_until / 1000.0), CASE WHEN r.status IN ('running', 'waiting') THEN NULL ELSE now() END
-         FROM jsonb_to_recordset($4::jsonb) AS r(step_index int, item int, attempt int, step_id text, type text, status text, input text, output text, error text, wait_until float8)
-        WHERE EXISTS (SELECT 1 FROM owned)
+         FROM jsonb_to_recordset($3::jsonb) AS r(job_id uuid, step_index int, item int, attempt int, step_id text, type text, status text, input text, output text, error text, wait_until float8)
+        WHERE r.job_id IN (SELECT id FROM owned)
        ON CONFLICT DO NOTHING
        RETURNING 1
      ),
      job AS (
-       UPDATE jobs SET status = $5, output = COALESCE($6::jsonb, output), error = COALESCE($7::jsonb, error),
-              queue_id = COALESCE($8::uuid, queue_id),
-              completed_at = CASE WHEN $5 IN ('completed', 'failed') THEN now() ELSE completed_at END
-        WHERE id = $1 AND $5::text IS NOT NULL AND EXISTS (SELECT 1 FROM owned)
-        RETURNING 1
+       UPDATE jobs SET status = u.status, output = COALESCE(u.output::jsonb, jobs.output), error = COALESCE(u.error::jsonb, jobs.error),
+              queue_id = COALESCE(u.queue_id, jobs.queue_id),
+              completed_at = CASE WHEN u.status IN ('completed', 'failed') THEN now() ELSE jobs.completed_at END
+         FROM jsonb_to_recordset($4::jsonb) AS u(job_id uuid, status text, output text, error text, queue_id uuid)
+        WHERE jobs.id = u.job_id AND u.status IS NOT NULL AND jobs.id IN (SELECT id FROM owned)
+        RETURNING jobs.id
      )`,
-    values: [
-      claim.jobId,
-      claim.claim,
-      JSON.stringify(ends),
-      JSON.stringify(starts),
-      job?.status ?? null,
-      job ? json(job.output) : null,
-      job ? json(job.error ?? undefined) : null,
-      job?.queueId ?? null,
-    ],
+    values: [JSON.stringify(claims), JSON.stringify(ends), JSON.stringify(starts), JSON.stringify(jobs)],
   };
 }
 
 /**
- * Writes one transition; false when the job is no longer running under this claim (cancelled, claimed again,
- * or its status moved on by the api, e.g. a resume): nothing is changed then, and the driver stops.
+ * One statement for `batch`, with the NOTIFY of `notify` (one job's end) inside it when given. Returns the ids
+ * of the jobs whose rows were still theirs, and whether the NOTIFY went.
  */
-export async function writeTransition(db: Queryable, claim: Claim, writes: TransitionWrites): Promise<boolean> {
-  return (await writeTransitionNotifying(db, claim, writes, null)).owned;
-}
-
-/** Transition writes in flight in this process: a NOTIFY goes inside a commit only when it is the only one. */
-let inFlight = 0;
-
-/**
- * writeTransition for a transition that ends the job, with the `mule_job_finished` NOTIFY (`payload`) inside the
- * same statement when nothing else of this process is being written: the waiting api hears of it at the commit,
- * a round trip sooner. Busy, it is left to the caller's coalesced NOTIFY after the commit (a NOTIFY holds a global
- * lock through its commit, so concurrent commits with one could not share a WAL flush). `notified`: it was sent.
- */
-export async function writeTransitionNotifying(
-  db: Queryable,
-  claim: Claim,
-  writes: TransitionWrites,
-  payload: string | null,
-): Promise<{ owned: boolean; notified: boolean }> {
-  const { ctes, values } = transitionCtes(claim, writes);
-  const notify = payload !== null && inFlight === 0;
-  inFlight++;
-  try {
-    // Referencing every data-modifying CTE is not needed (PostgreSQL runs them all); `owned` is the answer. A
-    // SELECT CTE runs only when referenced, so `notified` is, and it notifies only when the job row changed.
-    const text = notify
-      ? `WITH ${ctes}, notified AS (SELECT pg_notify('${CHANNELS.jobFinished}', $9) WHERE EXISTS (SELECT 1 FROM job))
-         SELECT EXISTS (SELECT 1 FROM owned) AS owned, EXISTS (SELECT 1 FROM notified) AS notified`
-      : `WITH ${ctes} SELECT EXISTS (SELECT 1 FROM owned) AS owned, false AS notified`;
-    const { rows } = await db.query<{ owned: boolean; notified: boolean }>(statement(text, notify ? [...values, payload] : values));
-    return { owned: rows[0]?.owned === true, notified: rows[0]?.notified === true };
-  } finally {
-    inFlight--;
-  }
+export async function writeTransitions(db: Queryable, batch: readonly ClaimedWrites[], notify: string | null): Promise<{ owned: Set<string>; notified: boolean }> {
+  const { ctes, values } = transitionsCtes(batch);
+  // Referencing every data-modifying CTE is not needed (PostgreSQL runs them all); `owned` is the answer. A
+  // SELECT CTE runs only when referenced, so `notified` is, and it notifies only when a job row changed.
+  const text =
+    notify !== null
+      ? `WITH ${ctes}, notified AS (SELECT pg_notify('${CHANNELS.jobFinished}', $5) WHERE EXISTS (SELECT 1 FROM job))
+         SELECT ARRAY(SELECT id::text FROM owned) AS owned, EXISTS (SELECT 1 FROM notified) AS notified`
+      : `WITH ${ctes} SELECT ARRAY(SELECT id::text FROM owned) AS owned, false AS notified`;
+  const { rows } = await db.query<{ owned: string[]; notified: boolean }>(statement(text, notify !== null ? [...values, notify] : values));
+  return { owned: new Set(rows[0]?.owned ?? []), notified: rows[0]?.notified === true };
 }
 
 /** A job's step row as a claim reads it back (every row: the driver picks each unit's last attempt). */

@@ -1,0 +1,94 @@
+/**
+ * Transitions of many jobs written at once share statements, and each stays fenced on its own claim: a stale
+ * claim in a batch changes nothing of its job while the others are stored, and a job-end NOTIFY goes inside the
+ * commit only when the write is alone.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
+import type { TransitionWrites } from './job-graph-writes.js';
+import { writeTransition, writeTransitionNotifying } from './transition-batcher.js';
+import { insertJob } from './job-submit.js';
+import { claimJob } from './jobs-repo.js';
+import { createPool, type Pool, type Queryable } from './pool.js';
+import { JobQueue } from './queue.js';
+
+let db: TestDatabase;
+let pool: Pool;
+let queue: JobQueue;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  pool = createPool({ connectionString: db.url, max: 4 });
+  queue = await JobQueue.start({ pool, role: 'api', leaseSeconds: 30 });
+});
+
+afterAll(async () => {
+  await queue?.stop();
+  await pool?.end();
+  await db?.drop();
+});
+
+const plan = { steps: [{ id: 'a', type: 'wasm' }] } as never;
+
+/** A claimed job whose step 0 runs (claimJob starts it). */
+async function claimedJob(): Promise<{ jobId: string; claim: number }> {
+  const id = randomUUID();
+  await insertJob(queue, pool, { id, workflow: 'w', version: 1, model: 'workflow/w', input: { messages: [] }, plan, idempotencyKey: null, apiKeyId: null });
+  const job = await claimJob(pool, id);
+  expect(job?.firstStarted).toBe(true);
+  return { jobId: id, claim: job!.attempts };
+}
+
+const completes = (n: number): TransitionWrites => ({
+  ends: [{ index: 0, item: null, attempt: 1, status: 'completed', output: { n }, durationMs: 1 }],
+  starts: [],
+  job: { status: 'completed', output: { n } },
+});
+
+async function rows(ids: string[]): Promise<Array<{ id: string; status: string; output: unknown; step: string }>> {
+  const { rows } = await pool.query(
+    `SELECT j.id, j.status, j.output, (SELECT s.status FROM job_steps s WHERE s.job_id = j.id AND s.step_index = 0) AS step
+       FROM jobs j WHERE j.id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return rows;
+}
+
+test('transitions written at once share statements; a stale claim in the batch changes nothing of its job', async () => {
+  let statements = 0;
+  const counting = { query: (...args: Parameters<Pool['query']>) => (statements++, pool.query(...args)) } as unknown as Queryable;
+  const jobs = await Promise.all(Array.from({ length: 20 }, () => claimedJob()));
+  const stale = jobs[7]!;
+  const results = await Promise.all(
+    jobs.map((job, n) => writeTransition(counting, job === stale ? { ...job, claim: job.claim + 1 } : job, completes(n))),
+  );
+  expect(results.filter((owned) => owned)).toHaveLength(19);
+  expect(results[7]).toBe(false);
+  expect(statements).toBeLessThan(10);
+  const stored = new Map((await rows(jobs.map((job) => job.jobId))).map((row) => [row.id, row]));
+  jobs.forEach((job, n) => {
+    const row = stored.get(job.jobId)!;
+    if (job === stale) expect(row).toMatchObject({ status: 'running', output: null, step: 'running' });
+    else expect(row).toMatchObject({ status: 'completed', output: { n }, step: 'completed' });
+  });
+});
+
+test("a job's end written alone carries its NOTIFY inside the commit", async () => {
+  const listener = new pg.Client({ connectionString: db.url });
+  await listener.connect();
+  const heard: string[] = [];
+  listener.on('notification', (message) => heard.push(message.payload ?? ''));
+  await listener.query('LISTEN mule_job_finished');
+  try {
+    const job = await claimedJob();
+    expect(await writeTransitionNotifying(pool, job, completes(1), `${job.jobId}`)).toEqual({ owned: true, notified: true });
+    const stale = await claimedJob();
+    expect(await writeTransitionNotifying(pool, { ...stale, claim: stale.claim + 1 }, completes(2), `${stale.jobId}`)).toEqual({ owned: false, notified: false });
+    await listener.query('SELECT 1');
+    expect(heard).toEqual([job.jobId]);
+  } finally {
+    await listener.end();
+  }
+});

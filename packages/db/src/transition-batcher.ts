@@ -1,0 +1,113 @@
+/**
+ * Transitions of different jobs written at the same time share one statement and one commit. A worker with 16
+ * slots ends many one-step jobs within the same millisecond, and each commit costs PostgreSQL a transaction and
+ * a WAL flush. A transition is sent at once when nothing else is being written; those that come while a
+ * statement is in flight ride the next one together, so batching only delays a write behind a running one, and
+ * only under load. Every job in a batch is fenced on its own claim (job-graph-writes.ts), and each caller still
+ * gets its write stored before it goes on.
+ *
+ * A batch of several that fails (a deadlock with a cancel, a row the database refuses) is sent again one job per
+ * statement, so a job's failure stays its own. Idle, a job's end carries its `mule_job_finished` NOTIFY inside
+ * its commit; busy, it never does (see writeTransitionNotifying).
+ */
+import type { Queryable } from './pool.js';
+import { writeTransitions, type ClaimedWrites, type TransitionWrites } from './job-graph-writes.js';
+import type { Claim } from './jobs-repo.js';
+
+/** Jobs per statement at most. */
+const MAX_BATCH = 64;
+/** Statements in flight at once: one being committed while the next is on its way. */
+const MAX_IN_FLIGHT = 2;
+
+interface Pending {
+  item: ClaimedWrites;
+  resolve(result: { owned: boolean; notified: boolean }): void;
+  reject(error: unknown): void;
+}
+
+export class TransitionBatcher {
+  private queued: Pending[] = [];
+  private inFlight = 0;
+
+  constructor(private readonly db: Queryable) {}
+
+  /** Writes `item`; `notify` is its job-end NOTIFY payload, sent inside the commit only when nothing else is written. */
+  write(item: ClaimedWrites, notify: string | null): Promise<{ owned: boolean; notified: boolean }> {
+    if (notify !== null && this.inFlight === 0 && this.queued.length === 0) {
+      this.inFlight++;
+      return writeTransitions(this.db, [item], notify)
+        .then(({ owned, notified }) => ({ owned: owned.has(item.claim.jobId), notified }))
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
+    }
+    return new Promise((resolve, reject) => {
+      this.queued.push({ item, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < MAX_IN_FLIGHT && this.queued.length > 0) {
+      const batch = this.queued.splice(0, MAX_BATCH);
+      this.inFlight++;
+      void this.send(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async send(batch: Pending[]): Promise<void> {
+    try {
+      const { owned } = await writeTransitions(this.db, batch.map((p) => p.item), null);
+      for (const p of batch) p.resolve({ owned: owned.has(p.item.claim.jobId), notified: false });
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      await Promise.all(
+        batch.map((p) =>
+          writeTransitions(this.db, [p.item], null).then(
+            ({ owned }) => p.resolve({ owned: owned.has(p.item.claim.jobId), notified: false }),
+            (e: unknown) => p.reject(e),
+          ),
+        ),
+      );
+    }
+  }
+}
+
+/**
+ * Writes one transition; false when the job is no longer running under this claim (cancelled, claimed again,
+ * or its status moved on by the api, e.g. a resume): nothing is changed then, and the driver stops. Shares its
+ * statement and commit with other jobs' transitions written at the same time (transition-batcher.ts).
+ */
+export async function writeTransition(db: Queryable, claim: Claim, writes: TransitionWrites): Promise<boolean> {
+  return (await batcherFor(db).write({ claim, writes }, null)).owned;
+}
+
+/**
+ * writeTransition for a transition that ends the job, with the `mule_job_finished` NOTIFY (`payload`) inside the
+ * same statement when nothing else of this process is being written: the waiting api hears of it at the commit,
+ * a round trip sooner. Busy, it is left to the caller's coalesced NOTIFY after the commit (a NOTIFY holds a global
+ * lock through its commit, so concurrent commits with one could not share a WAL flush). `notified`: it was sent.
+ */
+export function writeTransitionNotifying(
+  db: Queryable,
+  claim: Claim,
+  writes: TransitionWrites,
+  payload: string | null,
+): Promise<{ owned: boolean; notified: boolean }> {
+  return batcherFor(db).write({ claim, writes }, payload);
+}
+
+const batchers = new WeakMap<Queryable, TransitionBatcher>();
+
+function batcherFor(db: Queryable): TransitionBatcher {
+  let batcher = batchers.get(db);
+  if (!batcher) batchers.set(db, (batcher = new TransitionBatcher(db)));
+  return batcher;
+}
