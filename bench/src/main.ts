@@ -5,16 +5,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { installQueue, migrate } from '@mule/db';
-import { findOrStartPostgres, withDatabase } from '@mule/db/embedded';
+import { withDatabase } from '@mule/db/embedded';
 import { putModule, putWorkflow, testModule } from '@mule/test/support/fixtures.js';
-import { REPO_ROOT, startApi, startWorker, stopAllProcesses } from '@mule/test/support/processes.js';
+import { REPO_ROOT, startApi, startWorker, stopAllProcesses, type MuleProcess } from '@mule/test/support/processes.js';
 import { startFakeProvider } from '@mule/test/support/fake-provider.js';
 import { measureAgentOverhead, type AgentOverhead } from './agent-overhead.js';
 import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
+import { startBenchPostgres } from './bench-postgres.js';
+import { costTables, growthRows, throughputFloorRows } from './cost-report.js';
+import { makeGrowthTemplates, type Growth } from './growth.js';
+import { seedGrowth } from './growth-seed.js';
+import { PgCostProbe } from './pg-cost.js';
+import { withRunCost, type RunCost } from './run-cost.js';
+import { prepareThroughputFloor, startThroughputFloor, type FloorThroughput } from './throughput-floor.js';
 import { measureCancelLatency, type CancelLatency } from './cancel-latency.js';
 import { measureFloor } from './floor.js';
 import { measureGraphs, PROVIDER_DELAY_MS, type GraphLatency } from './graph-latency.js';
@@ -29,7 +36,13 @@ import { measureColdCompile, measureWarmRun, type ColdRun } from './wasm.js';
 const scale = Number(process.env['BENCH_SCALE'] ?? '1');
 const sized = (n: number) => Math.max(10, Math.round(n * scale));
 
-const server = await findOrStartPostgres({ dataDir: join(tmpdir(), `mule-bench-pg-${process.pid}`) });
+// Always the bench's own server (bench-postgres.ts): pg_stat_statements preloaded, its processes alone on the CPU figures.
+const server = await startBenchPostgres();
+const probe = await PgCostProbe.open(server.adminUrl, server.postmasterPid);
+// An interrupted run stops what it started: the server and its data folder (gigabytes after the growth section) would outlive it.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void stopAllProcesses().finally(() => server.stop().finally(() => process.exit(130))));
+}
 const databases: string[] = [];
 
 async function freshDatabase(): Promise<string> {
@@ -52,20 +65,30 @@ async function freshDatabase(): Promise<string> {
  */
 const BENCH_WORKER_CONCURRENCY = '16';
 
+interface StackProcesses {
+  api: MuleProcess;
+  /** The stack's workers; a section may start more (startWorker) and push them here. */
+  workers: MuleProcess[];
+  databaseUrl: string;
+}
+
+/** The pids a run's CPU is counted on. */
+const pidsOf = (stack: StackProcesses) => ({ api: [stack.api.child.pid!], workers: stack.workers.map((w) => w.child.pid!), databaseUrl: stack.databaseUrl });
+
 async function withStack<T>(
   workers: number,
-  fn: (apiUrl: string, databaseUrl: string) => Promise<T>,
+  fn: (apiUrl: string, databaseUrl: string, stack: StackProcesses) => Promise<T>,
   workerEnv: Record<string, string> = {},
   apiEnv: Record<string, string> = {},
 ): Promise<T> {
   const databaseUrl = await freshDatabase();
   // Default log level on purpose: request logs are part of what a deployment pays for.
   const api = await startApi(databaseUrl, apiEnv);
-  await Promise.all(Array.from({ length: workers }, () => startWorker(databaseUrl, { WORKER_CONCURRENCY: BENCH_WORKER_CONCURRENCY, ...workerEnv })));
+  const started = await Promise.all(Array.from({ length: workers }, () => startWorker(databaseUrl, { WORKER_CONCURRENCY: BENCH_WORKER_CONCURRENCY, ...workerEnv })));
   try {
     if ((await putModule(api.url, 'echo', testModule('echo'))).status !== 201) throw new Error('module upload failed');
     if ((await putWorkflow(api.url, 'bench', [{ id: 'echo', wasm: 'echo' }])).status !== 201) throw new Error('workflow failed');
-    return await fn(api.url, databaseUrl);
+    return await fn(api.url, databaseUrl, { api, workers: started, databaseUrl });
   } finally {
     await stopAllProcesses();
   }
@@ -81,6 +104,13 @@ const results: {
   workflow_ttft?: WorkflowTtft;
   cancel?: CancelLatency;
   async?: Throughput[];
+  /** What the sync 1-step run cost per job (PostgreSQL statements, CPU, WAL; api and worker CPU). */
+  sync_cost?: RunCost;
+  /** What each async run of results.async cost, in the same order (1, 2 and 4 workers). */
+  async_cost?: RunCost[];
+  floor_throughput?: FloorThroughput;
+  floor_throughput_cost?: RunCost;
+  growth?: Growth;
   tracing?: TracingCost;
   dashboard?: DashboardCost;
   graphs?: GraphLatency;
@@ -90,9 +120,30 @@ try {
   console.log(`floor: plain pg insert -> claim (SKIP LOCKED) -> NOTIFY, ${n} round trips…`);
   results.floor = await measureFloor(await freshDatabase(), n);
 
+  const floorJobs = sized(10_000);
+  console.log(`throughput floor: a one-step job's lifecycle in plain SQL, ${floorJobs} jobs by 32 clients, 2 claimers of ${BENCH_WORKER_CONCURRENCY} slots…`);
+  {
+    const databaseUrl = await freshDatabase();
+    await prepareThroughputFloor(databaseUrl);
+    const floorRun = await startThroughputFloor(databaseUrl, 32, 2, Number(BENCH_WORKER_CONCURRENCY));
+    try {
+      // A warm-up run first, as for the async figure; only the second is reported.
+      await floorRun.run(Math.min(1000, floorJobs));
+      const measured = await withRunCost(probe, { api: [], workers: floorRun.pids, databaseUrl }, floorJobs, () => floorRun.run(floorJobs));
+      results.floor_throughput = measured.result;
+      results.floor_throughput_cost = measured.cost;
+    } finally {
+      await floorRun.close();
+    }
+  }
+
+  // measureSyncWorkflow makes min(200, n) warm-up calls before its n timed ones; the cost counts every job.
+  const syncJobs = n + Math.min(200, n);
   console.log(`sync workflow over HTTP (one WASM step), ${n} calls…`);
-  await withStack(1, async (apiUrl) => {
-    results.sync_workflow = await measureSyncWorkflow(apiUrl, 'workflow/bench', n);
+  await withStack(1, async (apiUrl, _databaseUrl, stack) => {
+    const sync = await withRunCost(probe, pidsOf(stack), syncJobs, () => measureSyncWorkflow(apiUrl, 'workflow/bench', n));
+    results.sync_workflow = sync.result;
+    results.sync_cost = sync.cost;
     console.log(`POST /v1/wasm/execute over HTTP, ${n} calls…`);
     results.wasm_execute_http = await measureWasmExecute(apiUrl, 'echo', n);
   });
@@ -136,19 +187,26 @@ try {
   results.wasm_cold_compile = await measureColdCompile();
 
   results.async = [];
+  results.async_cost = [];
   const jobs = sized(10_000);
   const asyncRun = (workers: number, env: Record<string, string> = {}) =>
     withStack(
       workers,
-      async (apiUrl, databaseUrl) => {
+      async (apiUrl, databaseUrl, stack) => {
         // Warm up the JIT of every process with a short run first; only the second run is reported.
         await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', Math.min(1000, jobs), 32, workers);
-        return measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', jobs, 32, workers);
+        const measured = await withRunCost(probe, pidsOf(stack), jobs, () =>
+          measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', jobs, 32, workers),
+        );
+        // The plain runs' costs, in the order of results.async (the tracing run's is not kept).
+        if (Object.keys(env).length === 0) results.async_cost!.push(measured.cost);
+        return measured.result;
       },
       env,
       env,
     );
-  for (const workers of [1, 2]) {
+  // 1, 2 and 4 workers: the scale curve (with each run's CPU, it shows what saturates first on this machine).
+  for (const workers of [1, 2, 4]) {
     console.log(`async throughput: ${jobs} jobs by 32 clients, ${workers} worker(s)…`);
     results.async.push(await asyncRun(workers));
   }
@@ -158,14 +216,36 @@ try {
   // The 2-worker run again with one dashboard open: a client reading every event of GET /v1/events.
   console.log(`async throughput with one dashboard open (GET /v1/events read by one client): ${jobs} jobs, 2 workers…`);
   results.dashboard = dashboardCost(results.async[1]!, await withStack(2, (apiUrl, databaseUrl) => measureWithDashboard(apiUrl, databaseUrl, jobs, 2)));
+
+  if (process.env['BENCH_SKIP_GROWTH'] === '1') {
+    console.log('cost as data grows: skipped (BENCH_SKIP_GROWTH=1)');
+  } else {
+    const sizes = { finished: sized(1_000_000), recentEntries: sized(300_000), parked: sized(50_000) };
+    console.log(
+      `cost as data grows: ${sizes.finished} finished jobs (${sizes.recentEntries} with their pg-boss entry), ${sizes.parked} parked on a wait; ` +
+        `then sync (${n} calls, 1 worker) and async (${jobs} jobs, 2 workers)…`,
+    );
+    results.growth = await withStack(1, async (apiUrl, databaseUrl, stack) => {
+      const templates = await makeGrowthTemplates(apiUrl, databaseUrl);
+      const seed = await seedGrowth(databaseUrl, templates, sizes);
+      console.log(`  history written in ${seed.seconds} s (${seed.database_mb} MB of jobs, steps and queue)`);
+      const sync = await withRunCost(probe, pidsOf(stack), syncJobs, () => measureSyncWorkflow(apiUrl, 'workflow/bench', n));
+      // The second worker of the async figure joins now (the sync figure is taken with one, as on the empty database).
+      stack.workers.push(await startWorker(databaseUrl, { WORKER_CONCURRENCY: BENCH_WORKER_CONCURRENCY }));
+      await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', Math.min(1000, jobs), 32, 2);
+      const measured = await withRunCost(probe, pidsOf(stack), jobs, () => measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', jobs, 32, 2));
+      return { seed, sync: sync.result, sync_cost: sync.cost, async: measured.result, async_cost: measured.cost };
+    });
+  }
 } finally {
   closeClient();
   await stopAllProcesses();
+  await probe.close().catch(() => {});
   const admin = new pg.Client({ connectionString: server.adminUrl });
   await admin.connect();
   for (const name of databases) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
   await admin.end();
-  await server.embedded?.stop();
+  await server.stop();
 }
 
 const floor = results.floor!;
@@ -211,11 +291,13 @@ const tracingRow = [
   `${traced.on.seconds} s`,
   '>= 90% of off',
 ];
-const table = [...rows, ...throughputRows, tracingRow, dashboardRow(results.dashboard!)];
+const table = [...rows, ...throughputRows, tracingRow, dashboardRow(results.dashboard!), ...throughputFloorRows(results), ...growthRows(results)];
 const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
 const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
 const text = [line(table[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.slice(1).map(line)].join('\n');
 console.log(`\n${text}\n`);
+const costText = costTables(results);
+console.log(`${costText}\n`);
 
 const report = {
   date: new Date().toISOString(),
@@ -223,6 +305,7 @@ const report = {
   scale,
   results,
   table: text,
+  cost_table: costText,
 };
 await mkdir(join(REPO_ROOT, 'bench', 'results'), { recursive: true });
 const stamp = report.date.replace(/[:.]/g, '-');

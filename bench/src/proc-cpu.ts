@@ -1,0 +1,75 @@
+/**
+ * CPU time of processes from /proc (Linux only): utime + stime, and for a process tree the time of children that
+ * already exited (cutime + cstime, added to a parent when it reaps them). PostgreSQL backends come and go during a
+ * run; the postmaster reaps every one, so postmaster (own + reaped children) + every live child, read before and
+ * after, counts each backend's CPU exactly once whether it lived through the run, started or ended in it.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+
+let ticksPerSecond: number | undefined;
+
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+interface Stat {
+  ppid: number;
+  /** utime + stime, in clock ticks. */
+  own: number;
+  /** cutime + cstime: children this process has reaped. */
+  reaped: number;
+}
+
+function readStat(pid: number): Stat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: split after its closing one.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state): ppid is field 4, utime..cstime are fields 14..17.
+  const at = (field: number) => Number(fields[field - 3]);
+  return { ppid: at(4), own: at(14) + at(15), reaped: at(16) + at(17) };
+}
+
+/** CPU milliseconds of one process so far (its threads included), or null when it is gone. */
+export function processCpuMs(pid: number): number | null {
+  const stat = readStat(pid);
+  return stat === null ? null : (stat.own * 1000) / clockTicks();
+}
+
+/** CPU milliseconds of `root` and all its descendants so far, those already reaped included. */
+export function treeCpuMs(root: number): number {
+  const stats = new Map<number, Stat>();
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const stat = readStat(pid);
+    if (stat) stats.set(pid, stat);
+  }
+  const children = new Map<number, number[]>();
+  for (const [pid, stat] of stats) {
+    const list = children.get(stat.ppid) ?? [];
+    list.push(pid);
+    children.set(stat.ppid, list);
+  }
+  let ticks = 0;
+  const visit = (pid: number) => {
+    const stat = stats.get(pid);
+    if (!stat) return;
+    ticks += stat.own + stat.reaped;
+    for (const child of children.get(pid) ?? []) visit(child);
+  };
+  visit(root);
+  return (ticks * 1000) / clockTicks();
+}
