@@ -43,9 +43,9 @@ function loop(slots: number) {
     backstopMs: 60_000,
     heartbeatMs: 60_000,
     handler: (job: QueueJob) =>
-      new Promise<void>((resolve) => {
+      new Promise<undefined>((resolve) => {
         ran.push(job.jobId);
-        release.set(job.jobId, resolve);
+        release.set(job.jobId, () => resolve(undefined));
         for (const notify of started.splice(0)) notify(job.jobId);
       }),
     onError: (error) => {

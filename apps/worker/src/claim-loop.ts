@@ -28,7 +28,8 @@ export interface ClaimLoopOptions extends QueueClaims<ClaimedJob | null> {
   slots: number;
   backstopMs: number;
   heartbeatMs: number;
-  handler(job: QueueJob): Promise<void>;
+  /** Resolves 'settled' when the job's own final write completed its queue entry: nothing is left to complete. */
+  handler(job: QueueJob): Promise<'settled' | undefined>;
   onError(error: Error): void;
   /** A running job was aborted because its claim is gone or its heartbeat is overdue. */
   onClaimLost?(jobId: string, reason: string): void;
@@ -143,12 +144,12 @@ export class ClaimLoop {
     entry.done = this.options
       .handler({ jobId: job.jobId, queueId: job.queueId, retryCount: job.retryCount, claimed: job.claimed, signal: controller.signal })
       .then(
-        () => {
+        (result) => {
           if (entry.handedBack) return;
           // Given up without knowing the claim is gone (a heartbeat that failed or hung): hand the job back so a
           // retry resumes it. If the claim is gone, the fenced fail changes nothing.
           if (entry.lost) return this.failBack([attempt], 'the worker lost its claim on the job');
-          this.completeLater(attempt);
+          if (result !== 'settled') this.completeLater(attempt);
         },
         (error: Error) => {
           this.options.onError(error);

@@ -21,7 +21,7 @@ import type { TokenRelays } from './token-relay.js';
 export interface JobRunnerDeps {
   pool: Pool;
   /** Parks jobs (a new queue entry in the same statement as the rows). */
-  queue: Pick<JobQueue, 'park'>;
+  queue: Pick<JobQueue, 'park' | 'completionCtes'>;
   log: Logger;
   running: RunningJobs;
   /** Announces finished jobs to the api's waiters (coalesced NOTIFY after the commit). */
@@ -43,14 +43,15 @@ const TAKEN_OVER = {
   message: 'the worker running this attempt stopped before it finished; another worker took the job over',
 };
 
-export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<void> {
+/** Resolves 'settled' when the job's final write also completed its queue entry (nothing left to complete). */
+export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<'settled' | undefined> {
   // Claimed by the fetch itself (JobQueue.claims with CLAIM_ON_FETCH); claimJob when the fetch did not.
   const job = queued.claimed !== undefined ? queued.claimed : await claimJob(deps.pool, queued.jobId, queued.queueId);
   if (!job) {
     // Finished, cancelled, or carried by another queue entry now. An earlier worker may have died between its
     // commit and its NOTIFY.
     deps.finished.send(queued.jobId);
-    return;
+    return undefined;
   }
   const traceId = traceIdOf(job.traceContext);
   const log = deps.log.child({ job_id: formatJobId(job.id), workflow: job.workflowName, attempt: job.attempts, ...(traceId ? { trace_id: traceId } : {}) });
@@ -58,14 +59,18 @@ export async function runJob(deps: JobRunnerDeps, queued: QueueJob): Promise<voi
   // is a new span of the same trace, linked to the context it continues.
   const link = job.attempts > 1 ? spanContextOf(job.traceContext) : null;
   const attributes = { 'gen_ai.operation.name': 'invoke_workflow', 'mule.job.id': job.id, 'mule.workflow': job.workflowName, 'mule.job.claim': job.attempts };
-  await inSpan(`invoke_workflow ${job.workflowName}`, { attributes, links: link ? [{ context: link }] : [] }, async (span) => {
-    const status = await driveClaimed(deps, queued, job, log);
+  return inSpan(`invoke_workflow ${job.workflowName}`, { attributes, links: link ? [{ context: link }] : [] }, async (span) => {
+    const { status, settled } = await driveClaimed(deps, queued, job, log);
     span.setAttribute('mule.job.status', status);
+    return settled ? ('settled' as const) : undefined;
   }, contextFromStored(job.traceContext));
 }
 
-/** The claimed job's run; returns how this claim ended (a final status, `parked`, or `stopped`). */
-async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJob, log: Logger): Promise<string> {
+/**
+ * The claimed job's run; returns how this claim ended (a final status, `parked`, or `stopped`), and whether its
+ * final write completed the queue entry too.
+ */
+async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJob, log: Logger): Promise<{ status: string; settled: boolean }> {
   const { pool, running } = deps;
   if (job.attempts === 1) metrics.queueWait.observe((Date.now() - job.createdAt.getTime()) / 1000);
   const controller = running.start(job.id, queued.signal);
@@ -85,7 +90,7 @@ async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJ
       log.warn({ code: failure.code, err: failure.message }, 'the job plan cannot run');
       await writeTransition(pool, claim, { ends: [], starts: [], job: { status: 'failed', error: failure.toJSON() } });
       deps.finished.send(job.id);
-      return 'failed';
+      return { status: 'failed', settled: false };
     }
     if (job.stream) deps.relays?.open(job.id, job.attempts, job.plan as JobPlan);
     let startedEvent: LifecycleEvent = { type: 'job_started', at: Date.now() };
@@ -95,7 +100,7 @@ async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJ
       if (rows === null) {
         log.info({ reason: stopReason(controller.signal) }, 'job stopped here without finishing it: nothing more is written for this claim');
         deps.finished.send(job.id);
-        return 'stopped';
+        return { status: 'stopped', settled: false };
       }
       waited = waitedMs(program.graph, rows, startedEvent.at);
       startedEvent = { ...startedEvent, ...priorFromRows(program.graph, rows) };
@@ -104,7 +109,14 @@ async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJ
     const state = initialState(program.graph, { jobId: job.id, input: job.input as JsonValue });
     const driver = new JobDriver(
       { pool, queue: deps.queue, steps: deps.steps, log, logContent: deps.logContent, ...(job.stream && progress ? { progress } : {}) },
-      { claim, program, state, deadline: job.startedAt.getTime() + waited + deps.jobTimeoutMs, firstStarted: job.firstStarted },
+      {
+        claim,
+        program,
+        state,
+        deadline: job.startedAt.getTime() + waited + deps.jobTimeoutMs,
+        firstStarted: job.firstStarted,
+        entry: { id: queued.queueId, retryCount: queued.retryCount },
+      },
       controller.signal,
     );
     running.onWake(job.id, () => driver.checkWaits());
@@ -112,7 +124,7 @@ async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJ
     if (status === 'parked') {
       progress?.parked();
       log.info({ ms: Math.round(performance.now() - started) }, 'job handed to a later queue entry');
-      return 'parked';
+      return { status: 'parked', settled: false };
     }
     if (status) {
       metrics.jobs.inc({ workflow: job.workflowName, status });
@@ -122,7 +134,7 @@ async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJ
       log.info({ reason: stopReason(controller.signal) }, 'job stopped here without finishing it: nothing more is written for this claim');
     }
     if (!driver.announced) deps.finished.send(job.id);
-    return status ?? 'stopped';
+    return { status: status ?? 'stopped', settled: driver.settled };
   } finally {
     progress?.end();
     metrics.busySlots.dec();

@@ -13,6 +13,7 @@ import type { Queryable } from './pool.js';
 import { CHANNELS } from './listener.js';
 import { statement } from './prepared.js';
 import type { Claim } from './jobs-repo.js';
+import type { QueueAttempt } from './queue.js';
 
 /** A row as it ends: an attempt that ran (completed / failed), or one stopped (cancelled). */
 export interface RowEnd {
@@ -77,7 +78,12 @@ const json = (value: unknown) => (value === undefined ? null : JSON.stringify(va
 export interface ClaimedWrites {
   claim: Claim;
   writes: TransitionWrites;
+  /** The queue entry attempt this job's end also completes (its claim loop then has nothing to complete). */
+  settle?: QueueAttempt;
 }
+
+/** pg-boss's completion of queue entries, as CTEs for the same statement (JobQueue.completionCtes). */
+export type Completions = (attempts: QueueAttempt[]) => Promise<{ ctes: string; values: unknown[] }>;
 
 /**
  * The statement's CTEs and values for one or more jobs' transitions, each fenced on its claim: `owned` holds the
@@ -163,13 +169,26 @@ export function transitionsCtes(batch: readonly ClaimedWrites[]): { ctes: string
  * One statement for `batch`, with the NOTIFY of `notify` (one job's end) inside it when given. Returns the ids
  * of the jobs whose rows were still theirs, and whether the NOTIFY went.
  */
-export async function writeTransitions(db: Queryable, batch: readonly ClaimedWrites[], notify: string | null): Promise<{ owned: Set<string>; notified: boolean }> {
-  const { ctes, values } = transitionsCtes(batch);
+export async function writeTransitions(
+  db: Queryable,
+  batch: readonly ClaimedWrites[],
+  notify: string | null,
+  completion: { ctes: string; values: unknown[] } | null = null,
+): Promise<{ owned: Set<string>; notified: boolean }> {
+  const own = transitionsCtes(batch);
+  let { ctes, values } = own;
+  if (completion) {
+    // The queue's CTEs, their parameters numbered after ours (the NOTIFY's payload, if any, comes last).
+    const offset = values.length;
+    ctes += `, ${completion.ctes.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)}`;
+    values = [...values, ...completion.values];
+  }
+  const payloadParam = `$${values.length + 1}`;
   // Referencing every data-modifying CTE is not needed (PostgreSQL runs them all); `owned` is the answer. A
   // SELECT CTE runs only when referenced, so `notified` is, and it notifies only when a job row changed.
   const text =
     notify !== null
-      ? `WITH ${ctes}, notified AS (SELECT pg_notify('${CHANNELS.jobFinished}', $5) WHERE EXISTS (SELECT 1 FROM job))
+      ? `WITH ${ctes}, notified AS (SELECT pg_notify('${CHANNELS.jobFinished}', ${payloadParam}) WHERE EXISTS (SELECT 1 FROM job))
          SELECT ARRAY(SELECT id::text FROM owned) AS owned, EXISTS (SELECT 1 FROM notified) AS notified`
       : `WITH ${ctes} SELECT ARRAY(SELECT id::text FROM owned) AS owned, false AS notified`;
   const { rows } = await db.query<{ owned: string[]; notified: boolean }>(statement(text, notify !== null ? [...values, notify] : values));

@@ -255,6 +255,24 @@ export class JobQueue {
     };
   }
 
+  /**
+   * pg-boss's completion of `attempts` (fenced on each fetched attempt, as `complete` is) as CTEs to run inside
+   * another statement, with their values; their $1… are numbered from 1. A worker's final write of a job carries
+   * them, so the job's end and its queue entry's completion are one statement and one commit.
+   */
+  async completionCtes(attempts: QueueAttempt[]): Promise<{ ctes: string; values: unknown[] }> {
+    let captured: { text: string; values: unknown[] } | null = null;
+    const capture = {
+      executeSql: async (text: string, values: unknown[] = []) => {
+        captured = { text, values };
+        return { rows: [{ count: 0, ids: [] }] };
+      },
+    };
+    await this.boss.complete(JOB_QUEUE, attempts, null, { db: capture });
+    const { text, values } = captured ?? { text: '', values: [] };
+    return { ctes: splitAtTopLevel(text, 'SELECT').ctes, values };
+  }
+
   /** Stops pg-boss (a worker stops its claim loop first). */
   async stop(): Promise<void> {
     await this.boss.stop({ graceful: false, close: true });
@@ -272,8 +290,16 @@ export class JobQueue {
  * no longer has that shape, which the queue tests catch on an upgrade.
  */
 export function splitFetch(sql: string): { ctes: string; update: string } {
+  if (!/\sRETURNING\s/i.test(sql)) throw new Error('pg-boss fetch is no longer WITH … UPDATE … RETURNING: revisit JobQueue.claims');
+  const { ctes, rest } = splitAtTopLevel(sql, 'UPDATE');
+  return { ctes, update: rest };
+}
+
+/** `WITH <ctes> <keyword> …` split at the first `keyword` outside parentheses and quotes. */
+function splitAtTopLevel(sql: string, keyword: 'UPDATE' | 'SELECT'): { ctes: string; rest: string } {
   const text = sql.trim();
-  if (!/^WITH\s/i.test(text) || !/\sRETURNING\s/i.test(text)) throw new Error('pg-boss fetch is no longer WITH … UPDATE … RETURNING: revisit JobQueue.claims');
+  if (!/^WITH\s/i.test(text)) throw new Error(`pg-boss SQL no longer starts with WITH: revisit JobQueue (${keyword})`);
+  const at = new RegExp(`^${keyword}\\s`, 'i');
   let depth = 0;
   let quoted = false;
   for (let i = 4; i < text.length; i++) {
@@ -282,11 +308,11 @@ export function splitFetch(sql: string): { ctes: string; update: string } {
     if (quoted) continue;
     if (c === '(') depth++;
     else if (c === ')') depth--;
-    else if (depth === 0 && /\s/.test(text[i - 1]!) && /^UPDATE\s/i.test(text.slice(i, i + 7))) {
-      return { ctes: text.slice(4, i).trim().replace(/,$/, ''), update: text.slice(i) };
+    else if (depth === 0 && /\s/.test(text[i - 1]!) && at.test(text.slice(i, i + 7))) {
+      return { ctes: text.slice(4, i).trim().replace(/,$/, ''), rest: text.slice(i) };
     }
   }
-  throw new Error('pg-boss fetch has no top-level UPDATE: revisit JobQueue.claims');
+  throw new Error(`pg-boss SQL has no top-level ${keyword}: revisit JobQueue`);
 }
 
 /** Creates pg-boss's schema and Mule's queue (part of `npm run migrate`). Idempotent. */

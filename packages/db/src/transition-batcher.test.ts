@@ -1,7 +1,7 @@
 /**
  * Transitions of many jobs written at once share statements, and each stays fenced on its own claim: a stale
  * claim in a batch changes nothing of its job while the others are stored, and a job-end NOTIFY goes inside the
- * commit only when the write is alone.
+ * commit only when the write is alone, and a job's end completes its queue entry in the same statement.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
@@ -10,8 +10,8 @@ import { createTestDatabase, type TestDatabase } from '../../../test/support/dat
 import type { TransitionWrites } from './job-graph-writes.js';
 import { writeTransition, writeTransitionNotifying } from './transition-batcher.js';
 import { insertJob } from './job-submit.js';
-import { claimJob } from './jobs-repo.js';
 import { createPool, type Pool, type Queryable } from './pool.js';
+import { CLAIM_ON_FETCH, claimJob } from './jobs-repo.js';
 import { JobQueue } from './queue.js';
 
 let db: TestDatabase;
@@ -83,12 +83,36 @@ test("a job's end written alone carries its NOTIFY inside the commit", async () 
   await listener.query('LISTEN mule_job_finished');
   try {
     const job = await claimedJob();
-    expect(await writeTransitionNotifying(pool, job, completes(1), `${job.jobId}`)).toEqual({ owned: true, notified: true });
+    expect(await writeTransitionNotifying(pool, job, completes(1), `${job.jobId}`)).toEqual({ owned: true, notified: true, settled: false });
     const stale = await claimedJob();
-    expect(await writeTransitionNotifying(pool, { ...stale, claim: stale.claim + 1 }, completes(2), `${stale.jobId}`)).toEqual({ owned: false, notified: false });
+    expect(await writeTransitionNotifying(pool, { ...stale, claim: stale.claim + 1 }, completes(2), `${stale.jobId}`)).toEqual({ owned: false, notified: false, settled: false });
     await listener.query('SELECT 1');
     expect(heard).toEqual([job.jobId]);
   } finally {
     await listener.end();
   }
+});
+
+test("a job's final write completes its queue entry in the same statement, fenced on the fetched attempt", async () => {
+  const ids = [randomUUID(), randomUUID()];
+  for (const id of ids) {
+    await insertJob(queue, pool, { id, workflow: 'w', version: 1, model: 'workflow/w', input: { messages: [] }, plan, idempotencyKey: null, apiKeyId: null });
+  }
+  const fetched = (await queue.claims(CLAIM_ON_FETCH).fetch(100)).filter((entry) => ids.includes(entry.jobId));
+  expect(fetched).toHaveLength(2);
+  const completions = (attempts: Parameters<JobQueue['completionCtes']>[0]) => queue.completionCtes(attempts);
+  const [fresh, stale] = fetched;
+  const results = await Promise.all([
+    writeTransitionNotifying(pool, { jobId: fresh!.jobId, claim: fresh!.claimed!.attempts }, completes(1), null, { attempt: { id: fresh!.queueId, retryCount: fresh!.retryCount }, completions }),
+    // An attempt the queue has moved past (another retry count): its entry is left as it is.
+    writeTransitionNotifying(pool, { jobId: stale!.jobId, claim: stale!.claimed!.attempts }, completes(2), null, { attempt: { id: stale!.queueId, retryCount: stale!.retryCount + 1 }, completions }),
+  ]);
+  expect(results.map((r) => [r.owned, r.settled])).toEqual([
+    [true, true],
+    [true, true],
+  ]);
+  const { rows } = await pool.query<{ id: string; state: string }>(`SELECT id::text, state::text FROM pgboss.job WHERE id = ANY($1::uuid[])`, [fetched.map((e) => e.queueId)]);
+  const state = new Map(rows.map((row) => [row.id, row.state]));
+  expect(state.get(fresh!.queueId)).toBe('completed');
+  expect(state.get(stale!.queueId)).toBe('active');
 });

@@ -11,17 +11,25 @@
  * its commit; busy, it never does (see writeTransitionNotifying).
  */
 import type { Queryable } from './pool.js';
-import { writeTransitions, type ClaimedWrites, type TransitionWrites } from './job-graph-writes.js';
+import { writeTransitions, type ClaimedWrites, type Completions, type TransitionWrites } from './job-graph-writes.js';
 import type { Claim } from './jobs-repo.js';
+import type { QueueAttempt } from './queue.js';
 
 /** Jobs per statement at most. */
 const MAX_BATCH = 64;
 /** Statements in flight at once: one being committed while the next is on its way. */
 const MAX_IN_FLIGHT = 2;
 
+/** `settled`: the item's queue entry was completed in the same commit. */
+export interface WriteResult {
+  owned: boolean;
+  notified: boolean;
+  settled: boolean;
+}
+
 interface Pending {
   item: ClaimedWrites;
-  resolve(result: { owned: boolean; notified: boolean }): void;
+  resolve(result: WriteResult): void;
   reject(error: unknown): void;
 }
 
@@ -31,12 +39,16 @@ export class TransitionBatcher {
 
   constructor(private readonly db: Queryable) {}
 
-  /** Writes `item`; `notify` is its job-end NOTIFY payload, sent inside the commit only when nothing else is written. */
-  write(item: ClaimedWrites, notify: string | null): Promise<{ owned: boolean; notified: boolean }> {
+  /**
+   * Writes `item`; `notify` is its job-end NOTIFY payload, sent inside the commit only when nothing else is
+   * written. `completions` renders the completion of items' queue entries (`item.settle`) for the same statement.
+   */
+  write(item: ClaimedWrites, notify: string | null, completions?: Completions): Promise<WriteResult> {
+    if (completions) this.completions = completions;
     if (notify !== null && this.inFlight === 0 && this.queued.length === 0) {
       this.inFlight++;
-      return writeTransitions(this.db, [item], notify)
-        .then(({ owned, notified }) => ({ owned: owned.has(item.claim.jobId), notified }))
+      return this.statement([item], notify)
+        .then((results) => results[0]!)
         .finally(() => {
           this.inFlight--;
           this.pump();
@@ -46,6 +58,16 @@ export class TransitionBatcher {
       this.queued.push({ item, resolve, reject });
       this.pump();
     });
+  }
+
+  private completions: Completions | null = null;
+
+  /** One statement for `items` (and their queue entries' completions): each item's result. */
+  private async statement(items: ClaimedWrites[], notify: string | null): Promise<WriteResult[]> {
+    const settle = items.flatMap((item) => (item.settle ? [item.settle] : []));
+    const completion = settle.length > 0 && this.completions ? await this.completions(settle) : null;
+    const { owned, notified } = await writeTransitions(this.db, items, notify, completion);
+    return items.map((item) => ({ owned: owned.has(item.claim.jobId), notified, settled: completion !== null && item.settle !== undefined }));
   }
 
   private pump(): void {
@@ -61,8 +83,8 @@ export class TransitionBatcher {
 
   private async send(batch: Pending[]): Promise<void> {
     try {
-      const { owned } = await writeTransitions(this.db, batch.map((p) => p.item), null);
-      for (const p of batch) p.resolve({ owned: owned.has(p.item.claim.jobId), notified: false });
+      const results = await this.statement(batch.map((p) => p.item), null);
+      batch.forEach((p, i) => p.resolve(results[i]!));
     } catch (error) {
       if (batch.length === 1) {
         batch[0]!.reject(error);
@@ -70,8 +92,8 @@ export class TransitionBatcher {
       }
       await Promise.all(
         batch.map((p) =>
-          writeTransitions(this.db, [p.item], null).then(
-            ({ owned }) => p.resolve({ owned: owned.has(p.item.claim.jobId), notified: false }),
+          this.statement([p.item], null).then(
+            (results) => p.resolve(results[0]!),
             (e: unknown) => p.reject(e),
           ),
         ),
@@ -94,14 +116,16 @@ export async function writeTransition(db: Queryable, claim: Claim, writes: Trans
  * same statement when nothing else of this process is being written: the waiting api hears of it at the commit,
  * a round trip sooner. Busy, it is left to the caller's coalesced NOTIFY after the commit (a NOTIFY holds a global
  * lock through its commit, so concurrent commits with one could not share a WAL flush). `notified`: it was sent.
+ * With `settle`, the job's queue entry is completed by the same statement (`settled`), busy or idle.
  */
 export function writeTransitionNotifying(
   db: Queryable,
   claim: Claim,
   writes: TransitionWrites,
   payload: string | null,
-): Promise<{ owned: boolean; notified: boolean }> {
-  return batcherFor(db).write({ claim, writes }, payload);
+  settle?: { attempt: QueueAttempt; completions: Completions },
+): Promise<WriteResult> {
+  return batcherFor(db).write({ claim, writes, ...(settle ? { settle: settle.attempt } : {}) }, payload, settle?.completions);
 }
 
 const batchers = new WeakMap<Queryable, TransitionBatcher>();

@@ -31,6 +31,7 @@ import {
   type Claim,
   type JobQueue,
   type Pool,
+  type QueueAttempt,
   type TransitionWrites,
 } from '@mule/db';
 import { metrics, trace, type Logger } from '@mule/observability';
@@ -44,7 +45,7 @@ export type DriverOutcome = 'completed' | 'failed' | 'cancelled' | 'parked' | nu
 
 export interface DriverDeps {
   pool: Pool;
-  queue: Pick<JobQueue, 'park'>;
+  queue: Pick<JobQueue, 'park' | 'completionCtes'>;
   steps: StepRunners;
   log: Logger;
   logContent: boolean;
@@ -60,6 +61,8 @@ export interface DriverJob {
   deadline: number;
   /** claimJob wrote step 0's first attempt already. */
   firstStarted: boolean;
+  /** The queue entry attempt this claim came with: the job's final write completes it too. */
+  entry?: QueueAttempt;
 }
 
 type Inbox = { kind: 'event'; event: LifecycleEvent; outcome?: AttemptOutcome } | { kind: 'check_waits' };
@@ -84,6 +87,8 @@ export class JobDriver {
   private usage: TokenUsage | null = null;
   /** The job's end was announced inside its final write (writeTransitionNotifying): no NOTIFY is due after it. */
   announced = false;
+  /** The final write also completed the job's queue entry: the claim loop has nothing to complete. */
+  settled = false;
 
   constructor(
     private readonly deps: DriverDeps,
@@ -215,9 +220,12 @@ export class JobDriver {
       if (parkAt !== null) {
         owned = await this.deps.queue.park(this.deps.pool, this.job.claim.jobId, writes.job!.queueId!, new Date(parkAt), transitionCtes(this.job.claim, writes));
       } else if (ends) {
-        const written = await writeTransitionNotifying(this.deps.pool, this.job.claim, writes, this.finishedPayload(writes.job!));
+        const entry = this.job.entry;
+        const settle = entry ? { attempt: entry, completions: (attempts: QueueAttempt[]) => this.deps.queue.completionCtes(attempts) } : undefined;
+        const written = await writeTransitionNotifying(this.deps.pool, this.job.claim, writes, this.finishedPayload(writes.job!), settle);
         owned = written.owned;
         this.announced = written.notified;
+        this.settled = written.settled;
       } else {
         owned = await writeTransition(this.deps.pool, this.job.claim, writes);
       }
