@@ -89,6 +89,7 @@ function costRow(label: string, jobsPerSecond: number, cost: RunCost): string[] 
     String(cost.api.cores),
     `${cost.workers.cores} (${cost.workers.ms_per_job} ms/job)`,
     String(cost.bench.cores),
+    String(cost.other_cores),
   ];
 }
 
@@ -113,6 +114,7 @@ export function costTables(results: CostResults): string {
       'api cores',
       'workers cores',
       'bench cores',
+      'other cores',
     ],
   ];
   if (results.sync_workflow && results.sync_cost) {

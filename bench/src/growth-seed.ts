@@ -7,9 +7,9 @@
  *
  * - `finished` completed one-step jobs with their step rows, spread over the last 29 days (retention deletes
  *   finished jobs after 30 by default). The newest `recentEntries` of them finished in the last 10 minutes and
- *   keep their completed pg-boss entry, as pg-boss keeps a finished entry for 10 minutes (deleteAfterSeconds in
- *   the db package's queue.ts) before it deletes it: that is the queue of a system that has been finishing
- *   jobs at recentEntries / 600 jobs a second.
+ *   get copies of whatever pg-boss entries the template job still has: a completed entry stays 10 minutes
+ *   (deleteAfterSeconds in the db package's queue.ts) unless Mule deletes it when the job ends, so this is the
+ *   queue of a system that has been finishing jobs at recentEntries / 600 a second, as Mule leaves it.
  * - `parked` jobs parked on a wait step (an approval with a 7-day timeout), status `waiting`, each with its
  *   pg-boss entry in state `created` due when the wait times out: queued work that every worker's fetch must
  *   skip, and the only kind Mule leaves in its queue (a job that is due is claimed).
@@ -21,8 +21,11 @@ import pg from 'pg';
 
 export interface GrowthSeed {
   finished: number;
+  /** How many of the finished jobs were given the template's pg-boss entries (those from the last 10 minutes). */
   recent_entries: number;
   parked: number;
+  /** pg-boss entries actually written: as many as the templates had (a job's settled entry may already be gone). */
+  queue_entries: number;
   seconds: number;
   /** Size of jobs + job_steps + pgboss.job with their indexes after seeding. */
   database_mb: number;
@@ -165,20 +168,20 @@ export async function seedGrowth(
     // the check's trigger; the bench's user is a superuser): each one names a job the first connection writes,
     // so the check would only serialize the two.
     const extra = await Promise.all([connect(databaseUrl), connect(databaseUrl)]);
+    let queueEntries = 0;
     try {
       const [steps, entries] = extra as [pg.Client, pg.Client];
       await steps.query(`SET session_replication_role = replica`);
-      await Promise.all([
+      const copied = await Promise.all([
         (async () => {
           for (const template of [finished, parked]) await copyJobRows(client, template);
         })(),
         (async () => {
           for (const template of [finished, parked]) await copyStepRows(steps, template);
         })(),
-        (async () => {
-          for (const template of [finished, parked]) await copyEntries(entries, template);
-        })(),
+        (async () => (await copyEntries(entries, finished)) + (await copyEntries(entries, parked)))(),
       ]);
+      queueEntries = copied[2];
       await client.query('DROP TABLE bench_seed');
       await Promise.all([client.query('VACUUM ANALYZE jobs'), steps.query('VACUUM ANALYZE job_steps'), entries.query('VACUUM ANALYZE pgboss.job')]);
     } finally {
@@ -194,6 +197,7 @@ export async function seedGrowth(
       finished: sizes.finished,
       recent_entries: recent,
       parked: sizes.parked,
+      queue_entries: queueEntries,
       seconds: Math.round((performance.now() - started) / 100) / 10,
       database_mb: size.rows[0]!.mb,
     };

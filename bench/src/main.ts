@@ -222,13 +222,13 @@ try {
   } else {
     const sizes = { finished: sized(1_000_000), recentEntries: sized(300_000), parked: sized(50_000) };
     console.log(
-      `cost as data grows: ${sizes.finished} finished jobs (${sizes.recentEntries} with their pg-boss entry), ${sizes.parked} parked on a wait; ` +
+      `cost as data grows: ${sizes.finished} finished jobs (the newest ${sizes.recentEntries} with their queue entries, if any), ${sizes.parked} parked on a wait; ` +
         `then sync (${n} calls, 1 worker) and async (${jobs} jobs, 2 workers)…`,
     );
     results.growth = await withStack(1, async (apiUrl, databaseUrl, stack) => {
       const templates = await makeGrowthTemplates(apiUrl, databaseUrl);
       const seed = await seedGrowth(databaseUrl, templates, sizes);
-      console.log(`  history written in ${seed.seconds} s (${seed.database_mb} MB of jobs, steps and queue)`);
+      console.log(`  history written in ${seed.seconds} s: ${seed.database_mb} MB of jobs, steps and ${seed.queue_entries} queue entries`);
       const sync = await withRunCost(probe, pidsOf(stack), syncJobs, () => measureSyncWorkflow(apiUrl, 'workflow/bench', n));
       // The second worker of the async figure joins now (the sync figure is taken with one, as on the empty database).
       stack.workers.push(await startWorker(databaseUrl, { WORKER_CONCURRENCY: BENCH_WORKER_CONCURRENCY }));

@@ -73,3 +73,12 @@ export function treeCpuMs(root: number): number {
   visit(root);
   return (ticks * 1000) / clockTicks();
 }
+
+/** Busy CPU milliseconds of the whole machine so far (all cores; /proc/stat less idle and iowait). */
+export function machineBusyMs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user and nice).
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = ticks;
+  return ((user + nice + system + irq + softirq + steal) * 1000) / clockTicks();
+}
