@@ -5,7 +5,10 @@
  * after, counts each backend's CPU exactly once whether it lived through the run, started or ended in it.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+
+/** Without /proc (not Linux) every figure here is NaN, and the bench's tables say so instead of failing. */
+const HAVE_PROC = existsSync('/proc/stat');
 
 let ticksPerSecond: number | undefined;
 
@@ -44,12 +47,14 @@ function readStat(pid: number): Stat | null {
 
 /** CPU milliseconds of one process so far (its threads included), or null when it is gone. */
 export function processCpuMs(pid: number): number | null {
+  if (!HAVE_PROC) return NaN;
   const stat = readStat(pid);
   return stat === null ? null : (stat.own * 1000) / clockTicks();
 }
 
 /** CPU milliseconds of `root` and all its descendants so far, those already reaped included. */
 export function treeCpuMs(root: number): number {
+  if (!HAVE_PROC) return NaN;
   const stats = new Map<number, Stat>();
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
@@ -76,6 +81,7 @@ export function treeCpuMs(root: number): number {
 
 /** Busy CPU milliseconds of the whole machine so far (all cores; /proc/stat less idle and iowait). */
 export function machineBusyMs(): number {
+  if (!HAVE_PROC) return NaN;
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
   const ticks = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal (guest time is already inside user and nice).
