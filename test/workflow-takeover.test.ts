@@ -36,6 +36,17 @@ interface Row {
   status: string;
 }
 
+/** The rows once two reads 300 ms apart agree. */
+async function settledRows(jobId: string): Promise<Row[]> {
+  let last = await rows(jobId);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const now = await rows(jobId);
+    if (JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+}
+
 const rows = async (jobId: string): Promise<Row[]> =>
   (await pool.query<Row>(`SELECT item, attempt, status FROM job_steps WHERE job_id = $1 ORDER BY item NULLS FIRST, attempt`, [jobId])).rows;
 
@@ -44,11 +55,14 @@ test('kill -9 while for_each items run: another worker finishes the job, complet
   const queued = await http(apiUrl, 'POST', '/v1/chat/completions', { model: 'async/workflow/naps', messages: [{ role: 'user', content: 'x' }] });
   expect(queued.status).toBe(202);
   const jobId = String(queued.body.id).slice(4);
-  const atKill = await waitFor(async () => {
+  await waitFor(async () => {
     const now = await rows(jobId);
     return now.some((r) => r.status === 'completed') && now.some((r) => r.status === 'running') ? now : null;
   }, 20_000, 'some items done and some running');
   await first.stop('SIGKILL');
+  // What the killed worker left: read after the kill (an item can finish between the check above and the
+  // signal), once a statement it sent just before dying has had time to land.
+  const atKill = await settledRows(jobId);
   const doneBefore = new Set(atKill.filter((r) => r.status === 'completed').map((r) => r.item));
   const runningBefore = new Set(atKill.filter((r) => r.status === 'running').map((r) => r.item));
 
