@@ -1,6 +1,7 @@
 /**
  * Parking: a job with nothing to run but a wait, or a retry more than 5 s away, gives its worker slot back and is
- * carried by a later queue entry (jobs.queue_id); it wakes on its timer or on a resume, on any worker.
+ * carried by a later queue entry (jobs.queue_id, in the timers queue); it wakes on its timer or on a resume, on any
+ * worker.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import pg from 'pg';
@@ -85,6 +86,9 @@ test('a retry due more than 5 s later parks the job (no slot held, no attempt ru
       return job.queue_id !== null && job.status === 'running' && !(await stepRows(jobId)).some((s) => s.status === 'running') ? job : null;
     }, 60_000, 'the job to park for its retry');
     expect(parked.queue_id).not.toBe(jobId.slice(4));
+    // A wake-up waits in the timers queue, where fetches for ready jobs never walk past it.
+    const entry = await pool.query(`SELECT name, state::text FROM pgboss.job WHERE id = $1`, [parked.queue_id]);
+    expect(entry.rows).toEqual([{ name: 'mule-timers', state: 'created' }]);
     expect(await busySlots(worker)).toBe(0);
     const done = await finished(jobId, 60_000);
     expect(done.status).toBe('completed');

@@ -14,6 +14,8 @@ import type { ClaimedEntry, ClaimedJob, QueueAttempt, QueueClaims } from '@mule/
 
 export interface QueueJob {
   jobId: string;
+  /** The queue the entry came from (a parked job's wake-up comes from the timers queue). */
+  queue: string;
   /** The queue entry fetched: the job is claimed only while it is the job's current one (jobs.queue_id). */
   queueId: string;
   /** 0 on the first claim; +1 each time the job is claimed again (after a crash or a lost lease). */
@@ -130,7 +132,7 @@ export class ClaimLoop {
 
   private launch(job: ClaimedEntry & { claimed?: ClaimedJob | null }, fetchedAt: number): void {
     const controller = new AbortController();
-    const attempt = { id: job.queueId, retryCount: job.retryCount };
+    const attempt = { id: job.queueId, retryCount: job.retryCount, queue: job.queue };
     const entry: Running = {
       attempt,
       jobId: job.jobId,
@@ -142,7 +144,7 @@ export class ClaimLoop {
       handedBack: false,
     };
     entry.done = this.options
-      .handler({ jobId: job.jobId, queueId: job.queueId, retryCount: job.retryCount, claimed: job.claimed, signal: controller.signal })
+      .handler({ jobId: job.jobId, queue: job.queue, queueId: job.queueId, retryCount: job.retryCount, claimed: job.claimed, signal: controller.signal })
       .then(
         (result) => {
           if (entry.handedBack) return;

@@ -115,7 +115,7 @@ async function driveClaimed(deps: JobRunnerDeps, queued: QueueJob, job: ClaimedJ
         state,
         deadline: job.startedAt.getTime() + waited + deps.jobTimeoutMs,
         firstStarted: job.firstStarted,
-        entry: { id: queued.queueId, retryCount: queued.retryCount },
+        entry: { id: queued.queueId, retryCount: queued.retryCount, queue: queued.queue },
       },
       controller.signal,
     );

@@ -9,7 +9,7 @@
  */
 import type { StoredError } from '@mule/core';
 import type { Queryable } from './pool.js';
-import { JOB_QUEUE } from './queue.js';
+import { JOB_QUEUE, TIMER_QUEUE } from './queue.js';
 
 /** Arbitrary, fixed: the transaction-level advisory lock that keeps two workers from reaping at once. */
 const REAPER_LOCK = 7_102_312;
@@ -41,7 +41,7 @@ export async function failLostJobs(db: Queryable, error: StoredError = LOST_QUEU
         WHERE (SELECT ok FROM lock)
           AND j.status IN ('queued', 'running', 'waiting')
           AND NOT EXISTS (SELECT 1 FROM pgboss.job q
-                           WHERE q.name = $1 AND q.id = COALESCE(j.queue_id, j.id) AND q.state IN ${LIVE_STATES})
+                           WHERE q.name = ANY($1::text[]) AND q.id = COALESCE(j.queue_id, j.id) AND q.state IN ${LIVE_STATES})
         LIMIT ${LOST_JOBS_BATCH}
         FOR UPDATE OF j SKIP LOCKED
      ), failed AS (
@@ -54,7 +54,7 @@ export async function failLostJobs(db: Queryable, error: StoredError = LOST_QUEU
         WHERE job_id IN (SELECT id FROM failed) AND status IN ('running', 'waiting')
      )
      SELECT id FROM failed`,
-    [JOB_QUEUE, JSON.stringify(error), REAPER_LOCK],
+    [[JOB_QUEUE, TIMER_QUEUE], JSON.stringify(error), REAPER_LOCK],
   );
   return rows.map((row) => row.id);
 }

@@ -21,10 +21,14 @@ import { statement } from './prepared.js';
 export interface QueueAttempt {
   id: string;
   retryCount: number;
+  /** The queue the entry is in (TIMER_QUEUE for a parked job's wake-up); JOB_QUEUE when absent. */
+  queue?: string;
 }
 
 /** A queue entry as a worker fetched it. */
 export interface ClaimedEntry {
+  /** The queue it came from: settle it there (QueueAttempt.queue). */
+  queue: string;
   queueId: string;
   jobId: string;
   retryCount: number;
@@ -54,6 +58,29 @@ export interface QueueClaims<T = never> {
 }
 
 export const JOB_QUEUE = 'mule-jobs';
+/**
+ * Parked jobs' wake-ups (a wait's timeout, a retry more than 5 s away) are entries due later. In JOB_QUEUE every
+ * fetch would walk past all of them: pg-boss's fetch scans its queue index in (priority, created_on) order and
+ * skips entries not yet due, so 50,000 parked jobs made each fetch read ~550 buffers (3.9 ms against ~0.3). In a
+ * queue of their own they cost one fetch per TIMER_FETCH_MS per worker instead, and a due wake-up is claimed
+ * within that (or the idle loop's 2 s backstop) of its time.
+ */
+export const TIMER_QUEUE = 'mule-timers';
+const QUEUES = [JOB_QUEUE, TIMER_QUEUE] as const;
+/** How often a worker's fetch also looks for due wake-ups. */
+const TIMER_FETCH_MS = 1000;
+
+/** Attempts grouped by their queue, for pg-boss calls that take one queue name. */
+function byQueue(attempts: QueueAttempt[]): Map<string, QueueAttempt[]> {
+  const groups = new Map<string, QueueAttempt[]>();
+  for (const attempt of attempts) {
+    const queue = attempt.queue ?? JOB_QUEUE;
+    let group = groups.get(queue);
+    if (!group) groups.set(queue, (group = []));
+    group.push({ id: attempt.id, retryCount: attempt.retryCount });
+  }
+  return groups;
+}
 
 /** The text of the error that rolls a submit back when pg-boss inserted no queue entry (see `send`). */
 const NOT_QUEUED = 'mule: no queue entry was inserted for this job';
@@ -172,7 +199,7 @@ export class JobQueue {
    * with nothing stored, when the job is no longer running under the claim.
    */
   async park(db: Queryable, jobId: string, entryId: string, startAfter: Date, rows: { ctes: string; values: unknown[] }): Promise<boolean> {
-    const queued = await this.sendWith(db, jobId, { id: entryId, startAfter }, { ...rows, guard: 'EXISTS (SELECT 1 FROM owned)' });
+    const queued = await this.sendWith(db, jobId, { id: entryId, startAfter, queue: TIMER_QUEUE }, { ...rows, guard: 'EXISTS (SELECT 1 FROM owned)' });
     return queued !== null;
   }
 
@@ -186,7 +213,7 @@ export class JobQueue {
   async sendWith(
     db: Queryable,
     jobId: string,
-    options: { id: string; startAfter?: Date },
+    options: { id: string; startAfter?: Date; queue?: string },
     ours: { ctes: string; values: unknown[]; guard: string | null },
   ): Promise<string | null> {
     const executeSql = (text: string, values: unknown[] = []) => {
@@ -203,7 +230,8 @@ export class JobQueue {
       ));
     };
     const heartbeatSeconds = heartbeatSecondsFor(this.options.leaseSeconds);
-    return this.boss.send(JOB_QUEUE, { jobId }, { ...options, heartbeatSeconds, db: { executeSql } }).catch((error: unknown) => {
+    const { queue = JOB_QUEUE, ...sendOptions } = options;
+    return this.boss.send(queue, { jobId }, { ...sendOptions, heartbeatSeconds, db: { executeSql } }).catch((error: unknown) => {
       if (error instanceof Error && (error.message.includes(NOT_QUEUED) || error.message.includes(REFUSED))) return null;
       throw error;
     });
@@ -227,30 +255,42 @@ export class JobQueue {
           },
         }
       : undefined;
+    const fetchFrom = async (queue: string, count: number) => {
+      const jobs = await boss.fetch(queue, { batchSize: count, ...(db ? { db } : {}) });
+      return jobs.map((job) => ({
+        queue,
+        queueId: job.id,
+        jobId: jobQueuePayloadSchema.parse(job.data).jobId,
+        retryCount: job.retryCount,
+        // Every entry is sent with one (JobQueue.send); pg-boss's minimum is the fallback.
+        heartbeatSeconds: job.heartbeatSeconds ?? 10,
+        ...(companion ? { claimed: companion.read((job as { muleClaimed?: unknown }).muleClaimed ?? null) } : {}),
+      }));
+    };
+    let timersFetchedAt = 0;
     return {
       fetch: async (count) => {
-        const jobs = await boss.fetch(JOB_QUEUE, { batchSize: count, ...(db ? { db } : {}) });
-        return jobs.map((job) => ({
-          queueId: job.id,
-          jobId: jobQueuePayloadSchema.parse(job.data).jobId,
-          retryCount: job.retryCount,
-          // Every entry is sent with one (JobQueue.send); pg-boss's minimum is the fallback.
-          heartbeatSeconds: job.heartbeatSeconds ?? 10,
-          ...(companion ? { claimed: companion.read((job as { muleClaimed?: unknown }).muleClaimed ?? null) } : {}),
-        }));
+        const ready = await fetchFrom(JOB_QUEUE, count);
+        if (ready.length >= count || Date.now() - timersFetchedAt < TIMER_FETCH_MS) return ready;
+        timersFetchedAt = Date.now();
+        return [...ready, ...(await fetchFrom(TIMER_QUEUE, count - ready.length))];
       },
       complete: async (attempts) => {
-        await boss.complete(JOB_QUEUE, attempts);
+        for (const [queue, group] of byQueue(attempts)) await boss.complete(queue, group);
       },
       fail: async (attempts, reason) => {
-        await boss.fail(JOB_QUEUE, attempts, { reason });
+        for (const [queue, group] of byQueue(attempts)) await boss.fail(queue, group, { reason });
       },
       touch: async (attempts) => {
-        // pg-boss types CommandResponse as {}; at run time it carries the count and the ids it touched.
-        const result = (await boss.touch(JOB_QUEUE, attempts)) as { affected?: number; settled?: string[] };
-        if (result.affected === undefined || result.affected >= attempts.length || !result.settled) return [];
-        const kept = new Set(result.settled);
-        return attempts.filter((attempt) => !kept.has(attempt.id)).map((attempt) => attempt.id);
+        const lost: string[] = [];
+        for (const [queue, group] of byQueue(attempts)) {
+          // pg-boss types CommandResponse as {}; at run time it carries the count and the ids it touched.
+          const result = (await boss.touch(queue, group)) as { affected?: number; settled?: string[] };
+          if (result.affected === undefined || result.affected >= group.length || !result.settled) continue;
+          const kept = new Set(result.settled);
+          for (const attempt of group) if (!kept.has(attempt.id)) lost.push(attempt.id);
+        }
+        return lost;
       },
     };
   }
@@ -261,16 +301,26 @@ export class JobQueue {
    * them, so the job's end and its queue entry's completion are one statement and one commit.
    */
   async completionCtes(attempts: QueueAttempt[]): Promise<{ ctes: string; values: unknown[] }> {
-    let captured: { text: string; values: unknown[] } | null = null;
-    const capture = {
-      executeSql: async (text: string, values: unknown[] = []) => {
-        captured = { text, values };
-        return { rows: [{ count: 0, ids: [] }] };
-      },
-    };
-    await this.boss.complete(JOB_QUEUE, attempts, null, { db: capture });
-    const { text, values } = captured ?? { text: '', values: [] };
-    return { ctes: splitAtTopLevel(text, 'SELECT').ctes, values };
+    const parts: string[] = [];
+    const values: unknown[] = [];
+    for (const [queue, group] of byQueue(attempts)) {
+      let captured: { text: string; values: unknown[] } | null = null;
+      const capture = {
+        executeSql: async (text: string, given: unknown[] = []) => {
+          captured = { text, values: given };
+          return { rows: [{ count: 0, ids: [] }] };
+        },
+      };
+      await this.boss.complete(queue, group, null, { db: capture });
+      const { text, values: theirs } = captured ?? { text: '', values: [] };
+      const { ctes } = splitAtTopLevel(text, 'SELECT');
+      if (!/^results AS \(/.test(ctes)) throw new Error('pg-boss complete no longer starts WITH results AS (…): revisit JobQueue.completionCtes');
+      // One CTE per queue: named apart, parameters numbered after the previous queue's.
+      const offset = values.length;
+      parts.push(ctes.replace(/^results AS/, `completed_${parts.length} AS`).replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`));
+      values.push(...theirs);
+    }
+    return { ctes: parts.join(', '), values };
   }
 
   /** Stops pg-boss (a worker stops its claim loop first). */
@@ -329,9 +379,11 @@ export async function installQueue(connectionString: string): Promise<void> {
   boss.on('error', () => {});
   await boss.start();
   try {
-    const existing = await boss.getQueue(JOB_QUEUE);
-    if (existing) await boss.updateQueue(JOB_QUEUE, QUEUE_SETTINGS);
-    else await boss.createQueue(JOB_QUEUE, QUEUE_SETTINGS);
+    for (const queue of QUEUES) {
+      const existing = await boss.getQueue(queue);
+      if (existing) await boss.updateQueue(queue, QUEUE_SETTINGS);
+      else await boss.createQueue(queue, QUEUE_SETTINGS);
+    }
   } finally {
     await boss.stop({ graceful: false, close: true });
   }
@@ -340,7 +392,7 @@ export async function installQueue(connectionString: string): Promise<void> {
 /** Readiness: pg-boss's schema and our queue exist. */
 export async function isQueueInstalled(db: Queryable): Promise<boolean> {
   const { rows } = await db
-    .query<{ ok: boolean }>(`SELECT EXISTS (SELECT 1 FROM pgboss.queue WHERE name = $1) AS ok`, [JOB_QUEUE])
+    .query<{ ok: boolean }>(`SELECT (SELECT count(*) FROM pgboss.queue WHERE name = ANY($1::text[])) = ${QUEUES.length} AS ok`, [[...QUEUES]])
     .catch(() => ({ rows: [{ ok: false }] }));
   return rows[0]?.ok === true;
 }

@@ -94,7 +94,7 @@ test("a job's end written alone carries its NOTIFY inside the commit", async () 
 });
 
 test("a job's final write completes its queue entry in the same statement, fenced on the fetched attempt", async () => {
-  const ids = [randomUUID(), randomUUID()];
+  const ids: string[] = [randomUUID(), randomUUID()];
   for (const id of ids) {
     await insertJob(queue, pool, { id, workflow: 'w', version: 1, model: 'workflow/w', input: { messages: [] }, plan, idempotencyKey: null, apiKeyId: null });
   }
