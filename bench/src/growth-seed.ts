@@ -99,9 +99,9 @@ function copyStepRows(client: pg.Client, template: Template): Promise<number> {
   return copyRows(client, 'public', 'job_steps', 'job_id = $1', `s.kind = '${template.kind}'`, { job_id: 's.id' }, [template.id]);
 }
 
-/** The template's chosen pg-boss entries. A job's first entry has the job's own id (JobQueue.send); one made by parking it is jobs.queue_id. */
+/** The template's chosen pg-boss entries (either queue). A job's first entry has the job's own id (JobQueue.send); one made by parking it is jobs.queue_id, in the timers queue. */
 function copyEntries(client: pg.Client, template: Template): Promise<number> {
-  return copyRows(client, 'pgboss', 'job', `name = 'mule-jobs' AND data->>'jobId' = $1::text AND (${template.entries.where})`, template.entries.seedWhere, {
+  return copyRows(client, 'pgboss', 'job', `name IN ('mule-jobs', 'mule-timers') AND data->>'jobId' = $1::text AND (${template.entries.where})`, template.entries.seedWhere, {
     id: 'CASE WHEN t.id = $1::uuid THEN s.id ELSE s.qid END',
     data: `jsonb_set(t.data, '{jobId}', to_jsonb(s.id::text))`,
   }, [template.id]);
