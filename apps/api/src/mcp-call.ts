@@ -6,9 +6,8 @@
  * arguments) is a tool result with `isError: true` naming its code, so the model reads it; only an unknown tool
  * is a protocol error.
  */
-import { randomUUID } from 'node:crypto';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { completionContentOf, formatJobId, isMuleError, MuleError } from '@mule/core';
+import { completionContentOf, formatJobId, isMuleError, MuleError, timeOrderedId } from '@mule/core';
 import { runAgent } from '@mule/agents';
 import { insertJob, type ToolSource } from '@mule/db';
 import { currentTraceContext } from '@mule/observability';
@@ -77,7 +76,7 @@ export function callWorkflowTool(
     // Refused before the job is written, as on /v1: an `overloaded` result means nothing happened.
     const release = ctx.capacity.syncWaiters.take();
     try {
-      const id = randomUUID();
+      const id = timeOrderedId();
       const gone = new AbortController();
       // Wait before the job exists: it cannot finish before we listen for it.
       const waiting = ctx.waiters.wait(id, timeoutMs, AbortSignal.any([signal, gone.signal]));

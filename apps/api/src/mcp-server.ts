@@ -3,7 +3,6 @@
  * tools the caller may use, calls them, and answers tasks (mcp-tasks.ts). It keeps nothing between requests, so
  * any api replica answers any request, a task included.
  */
-import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
@@ -16,7 +15,7 @@ import {
   type CallToolResult,
   type CreateTaskResult,
 } from '@modelcontextprotocol/sdk/types.js';
-import { isMuleError } from '@mule/core';
+import { isMuleError, timeOrderedId } from '@mule/core';
 import { findToolSource, listToolSources } from '@mule/db';
 import { allows, callerKeyId, type Caller } from './access.js';
 import type { ApiContext } from './api-context.js';
@@ -53,7 +52,7 @@ export function createMcpServer(ctx: ApiContext, caller: Caller): Server {
     }
     if (!task) return callWorkflowTool(ctx, source, args, callerKeyId(caller), extra.signal);
     try {
-      const submitted = await submitToolJob(ctx, randomUUID(), source, args, callerKeyId(caller));
+      const submitted = await submitToolJob(ctx, timeOrderedId(), source, args, callerKeyId(caller));
       return { task: taskOf({ ...submitted, status: 'queued', startedAt: null, completedAt: null }) };
     } catch (error) {
       // Bad arguments or a full queue before anything ran: the error a direct call would answer, as a protocol

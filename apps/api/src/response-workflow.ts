@@ -8,9 +8,8 @@
  *   while the job is queued or running, text deltas as the output step's worker relays its tokens
  *   (token-relay.ts), and when the job finishes the rest of the text as one more delta.
  */
-import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
-import { formatJobId, ZERO_USAGE } from '@mule/core';
+import { formatJobId, timeOrderedId, ZERO_USAGE } from '@mule/core';
 import { insertStoredResponse } from '@mule/db';
 import type { ApiContext } from './api-context.js';
 import { errorResponse } from './http-errors.js';
@@ -55,7 +54,7 @@ export interface WorkflowResponseCall {
 export async function createWorkflowResponse(ctx: ApiContext, res: Response, call: WorkflowResponseCall): Promise<void> {
   const { request } = call;
   if ((request.background || call.async) && !request.stream) {
-    const { state } = await submit(ctx, res, call, randomUUID());
+    const { state } = await submit(ctx, res, call, timeOrderedId());
     res.json(responseObject(state));
     return;
   }
@@ -125,7 +124,7 @@ async function waitForResponse(ctx: ApiContext, res: Response, call: WorkflowRes
   const started = Date.now();
   const gone = new AbortController();
   res.on('close', () => gone.abort());
-  const jobId = randomUUID();
+  const jobId = timeOrderedId();
   // Wait (and watch its tokens) before the job exists: it cannot start or finish before we listen for it.
   const waitNew = ctx.waiters.wait(jobId, ctx.config.MULE_SYNC_TIMEOUT_MS, gone.signal);
   const out = call.request.stream ? new RelayedDeltas() : null;

@@ -4,9 +4,8 @@
  * running, each earlier step as it ends (a comment: `: step <id> completed|failed|skipped|waiting`), the output
  * step's tokens as its worker relays them (token-relay.ts), and when the job ends the rest of the content. A waiting call holds a `sync_waiters` slot, a stream a `streams` slot (capacity.ts).
  */
-import { randomUUID } from 'node:crypto';
 import type { Response } from 'express';
-import { completionContentOf, formatJobId, MuleError, muleErrorFromJSON, ZERO_USAGE } from '@mule/core';
+import { completionContentOf, formatJobId, MuleError, muleErrorFromJSON, timeOrderedId, ZERO_USAGE } from '@mule/core';
 import type { JobOutcome } from '@mule/db';
 import type { WaitResult } from './await-job.js';
 import type { ApiContext } from './api-context.js';
@@ -67,7 +66,7 @@ async function callWorkflow(
   const timeoutMs = ctx.config.MULE_SYNC_TIMEOUT_MS;
   const gone = new AbortController();
   res.on('close', () => gone.abort());
-  const id = randomUUID();
+  const id = timeOrderedId();
   // Wait (and watch its tokens) before the job exists: it cannot start or finish before we listen for it.
   const waitNew = ctx.waiters.wait(id, timeoutMs, gone.signal);
   const out = request.stream ? new RelayedChunks() : null;

@@ -8,13 +8,13 @@
  * With tracing on, a fire has no caller whose trace it could continue: it starts a trace of its own, a
  * `schedule <trigger>` root span whose context is stored with the job, so the job's claims are its children.
  */
-import { randomUUID } from 'node:crypto';
 import {
   buildPlan,
   compileTrigger,
   evaluateTemplate,
   formatJobId,
   latestDueTime,
+  timeOrderedId,
   triggerSchema,
   workflowSchema,
   type TriggerDefinition,
@@ -76,7 +76,7 @@ export async function fireIfDue(deps: SchedulerDeps, row: ScheduledTrigger, now:
   if (!target) return false;
   const compiled = compileTrigger(definition);
   const input = compiled.input ? evaluateTemplate(compiled.input, { input: null, steps: {} }) : {};
-  const id = randomUUID();
+  const id = timeOrderedId();
   const span = tracer.startSpan(`schedule ${row.name}`, {
     root: true,
     kind: SpanKind.PRODUCER,

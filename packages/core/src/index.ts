@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './time-ordered-id.js';
 export * from './names.js';
 export * from './definitions.js';
 export * from './json-schema.js';

@@ -1,7 +1,6 @@
 /** POST /v1/chat/completions: workflow/…, async/workflow/… and agent/…. */
-import { randomUUID } from 'node:crypto';
 import { Router } from 'express';
-import { formatJobId } from '@mule/core';
+import { formatJobId, timeOrderedId } from '@mule/core';
 import { runAgentCall } from '../agent-call.js';
 import { callerKeyId, callerOf, requireScope } from '../access.js';
 import type { ApiContext } from '../api-context.js';
@@ -26,7 +25,7 @@ export function chatCompletionsRouter(ctx: ApiContext): Router {
       return;
     }
     const submitted = await submitJob(ctx, {
-      id: randomUUID(),
+      id: timeOrderedId(),
       workflow: target.name,
       model: request.model,
       messages: request.messages,

@@ -4,7 +4,6 @@
  * the sender controls is bad input until then, and bounded after: MULE_MAX_BODY_BYTES, JSON depth, storable text.
  * Answers: 202 with the job (as an async call answers), 204 when `filter` says no, 401 for a bad signature.
  */
-import { randomUUID } from 'node:crypto';
 import express, { Router, type Request } from 'express';
 import {
   envVarAllowed,
@@ -13,6 +12,7 @@ import {
   formatJobId,
   isValidName,
   MuleError,
+  timeOrderedId,
   type TriggerDefinition,
 } from '@mule/core';
 import { getTrigger, insertJob } from '@mule/db';
@@ -101,7 +101,7 @@ export function hooksRouter(ctx: ApiContext): Router {
     const model = `workflow/${definition.workflow}`;
     const target = await ctx.targets.get(definition.workflow);
     if (!target) throw new MuleError('not_found', `the workflow "${definition.workflow}" of trigger "${name}" does not exist`);
-    const id = randomUUID();
+    const id = timeOrderedId();
     const result = await insertJob(ctx.queue, ctx.pool, {
       id,
       workflow: definition.workflow,

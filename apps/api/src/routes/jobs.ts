@@ -1,8 +1,7 @@
 /** Jobs: read one, list, cancel, replay; a key sees only the jobs it created (README "API keys"). */
-import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { formatJobId, JOB_STATUSES, jobPlanSchema, MuleError, NAME_PATTERN, parseJobId, parseWith, type JobPlan } from '@mule/core';
+import { formatJobId, JOB_STATUSES, jobPlanSchema, MuleError, NAME_PATTERN, parseJobId, parseWith, timeOrderedId, type JobPlan } from '@mule/core';
 import { cancelJob, CHANNELS, getJob, insertJob, listJobs, notify, type JobRow } from '@mule/db';
 import { currentTraceContext } from '@mule/observability';
 import { callerKeyId, callerOf, canSeeJob, jobOwnerFilter, requireScope } from '../access.js';
@@ -110,7 +109,7 @@ export function jobsRouter(ctx: ApiContext): Router {
       // The stored plan as is, not its parse: a plan is the job's frozen copy and must run byte for byte the same.
       target = { version: old.workflowVersion, plan: old.plan as JobPlan };
     }
-    const id = randomUUID();
+    const id = timeOrderedId();
     await insertJob(ctx.queue, ctx.pool, {
       id,
       workflow: old.workflowName,

@@ -3,10 +3,9 @@
  * resume token (`?token=`, from the view's `resume_url`: no API key needed) or else by an API key with the
  * workflow's scope (open without keys, as every route). Anything refused changes nothing.
  */
-import { randomUUID } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { jobPlanSchema, jsonSchemaErrors, MuleError, parseJobId, parseWith, type PlanStep } from '@mule/core';
+import { jobPlanSchema, jsonSchemaErrors, MuleError, parseJobId, parseWith, timeOrderedId, type PlanStep } from '@mule/core';
 import { getJob, settleWait, type JobRow, type WaitSettlement } from '@mule/db';
 import { callerOf, canSeeJob, requireScope } from '../access.js';
 import type { ApiContext } from '../api-context.js';
@@ -73,7 +72,7 @@ export function waitsRouter(ctx: ApiContext): Router {
     if (!row || row.status !== 'waiting') {
       throw new MuleError('conflict', `${label} is not waiting (${row ? row.status : 'not reached yet'}); only a waiting step can be resumed or rejected`, { param: 'step' });
     }
-    const outcome = await settleWait(ctx.queue, ctx.pool, { jobId: job.id, stepId: step.id, entryId: randomUUID(), settlement });
+    const outcome = await settleWait(ctx.queue, ctx.pool, { jobId: job.id, stepId: step.id, entryId: timeOrderedId(), settlement });
     if (outcome === 'not_waiting') throw new MuleError('conflict', `${label} is no longer waiting; it was resumed, rejected or timed out meanwhile`, { param: 'step' });
     // After the commit, never inside it (see packages/db/src/queue.ts): wakes an idle worker for a queued job,
     // or the worker running the job, which reads the settled row.

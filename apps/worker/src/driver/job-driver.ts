@@ -7,20 +7,20 @@
  * the job is handed to a later queue entry and the slot is free), or null when the job is no longer this
  * claim's (cancelled, claimed again, its signal aborted): nothing more is written then.
  */
-import { randomUUID } from 'node:crypto';
 import {
   addUsage,
   isTerminal,
   MuleError,
   parkPlan,
+  timeOrderedId,
   transition,
+  ZERO_USAGE,
   type AttemptRef,
   type JobState,
   type LifecycleCommand,
   type LifecycleEvent,
   type TokenUsage,
   type TransitionResult,
-  ZERO_USAGE,
 } from '@mule/core';
 import {
   finishedEntry,
@@ -211,7 +211,7 @@ export class JobDriver {
       if (plan.park && wakeAt > Date.now()) {
         parkAt = wakeAt;
         parkReason = plan.waits.length > 0 ? `waiting for ${plan.waits.map((wait) => wait.stepId).join(', ')}` : 'a retry more than 5 s away';
-        writes.job = { status: plan.waits.length > 0 ? 'waiting' : 'running', queueId: randomUUID() };
+        writes.job = { status: plan.waits.length > 0 ? 'waiting' : 'running', queueId: timeOrderedId() };
       }
     }
     if (writes.ends.length > 0 || writes.starts.length > 0 || writes.job) {
