@@ -7,8 +7,18 @@
  */
 import { randomBytes } from 'node:crypto';
 
+/** Random bytes drawn 4 KiB at a time: one draw per id showed up as ~2% of the api's CPU in a profile. */
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let used = POOL_BYTES;
+
 export function timeOrderedId(now: number = Date.now()): string {
-  const bytes = randomBytes(16);
+  if (used + 16 > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    used = 0;
+  }
+  const bytes = Buffer.from(pool.subarray(used, used + 16));
+  used += 16;
   bytes.writeUIntBE(now, 0, 6);
   bytes[6] = (bytes[6]! & 0x0f) | 0x70; // version 7
   bytes[8] = (bytes[8]! & 0x3f) | 0x80; // variant 10

@@ -245,13 +245,20 @@ export class JobQueue {
   claims<T = never>(companion?: FetchCompanion<T>): QueueClaims<T> {
     const boss = this.boss;
     const pool = this.options.pool;
+    // pg-boss's fetch text -> the combined statement (the text repeats; only the values change).
+    const fetchTexts = new Map<string, string>();
     // With a companion, pg-boss's fetch runs with it in one statement: its `WITH … UPDATE … RETURNING` becomes the
     // CTE `entry`, followed by the companion's CTEs (a worker claims the jobs' rows in the same round trip).
     const db = companion
       ? {
           executeSql: (text: string, values: unknown[] = []) => {
-            const { ctes, update } = splitFetch(text);
-            return pool.query(statement(`WITH ${ctes}, entry AS (${update}), ${companion.ctes} SELECT e.*, ${companion.column} AS "muleClaimed" FROM entry e`, values));
+            let combined = fetchTexts.get(text);
+            if (combined === undefined) {
+              const { ctes, update } = splitFetch(text);
+              combined = `WITH ${ctes}, entry AS (${update}), ${companion.ctes} SELECT e.*, ${companion.column} AS "muleClaimed" FROM entry e`;
+              if (fetchTexts.size < 64) fetchTexts.set(text, combined);
+            }
+            return pool.query(statement(combined, values));
           },
         }
       : undefined;
@@ -313,8 +320,7 @@ export class JobQueue {
       };
       await this.boss.complete(queue, group, null, { db: capture });
       const { text, values: theirs } = captured ?? { text: '', values: [] };
-      const { ctes } = splitAtTopLevel(text, 'SELECT');
-      if (!/^results AS \(/.test(ctes)) throw new Error('pg-boss complete no longer starts WITH results AS (…): revisit JobQueue.completionCtes');
+      const ctes = completionTexts.get(text) ?? completionCtesOf(text);
       // One CTE per queue: named apart, parameters numbered after the previous queue's.
       const offset = values.length;
       parts.push(ctes.replace(/^results AS/, `completed_${parts.length} AS`).replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`));
@@ -343,6 +349,16 @@ export function splitFetch(sql: string): { ctes: string; update: string } {
   if (!/\sRETURNING\s/i.test(sql)) throw new Error('pg-boss fetch is no longer WITH … UPDATE … RETURNING: revisit JobQueue.claims');
   const { ctes, rest } = splitAtTopLevel(sql, 'UPDATE');
   return { ctes, update: rest };
+}
+
+/** pg-boss's completion text -> its CTEs (the text repeats; only the values change). */
+const completionTexts = new Map<string, string>();
+
+function completionCtesOf(text: string): string {
+  const { ctes } = splitAtTopLevel(text, 'SELECT');
+  if (!/^results AS \(/.test(ctes)) throw new Error('pg-boss complete no longer starts WITH results AS (…): revisit JobQueue.completionCtes');
+  if (completionTexts.size < 64) completionTexts.set(text, ctes);
+  return ctes;
 }
 
 /** `WITH <ctes> <keyword> …` split at the first `keyword` outside parentheses and quotes. */
