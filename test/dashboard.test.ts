@@ -227,14 +227,18 @@ describe('the dashboard at /ui, in a real browser, keys on', () => {
     expect(newest).toContain('id: ship');
     expect(newest).not.toContain('created_at');
     await evolving.locator('.react-flow__node[data-id="ship"]').waitFor();
-    // review needs draft by the list rule; ship needs both.
-    expect(await evolving.locator('.react-flow__edge').count()).toBe(3);
+    // review needs draft by the list rule; ship needs both. (Edges are drawn once their nodes are measured.)
+    await waitFor(async () => (await evolving.locator('.react-flow__edge').count()) === 3, 10_000, 'the three edges of version 2');
     await shot('definitions');
     await versions.getByRole('button', { name: /^Version 1/ }).click();
     await waitFor(async () => !(await yaml.innerText()).includes('ship'), 10_000, 'the YAML of version 1');
     expect(await yaml.innerText()).toContain('id: draft');
     await evolving.locator('.react-flow__node[data-id="ship"]').waitFor({ state: 'detached' });
-    expect([await evolving.locator('.react-flow__node').count(), await evolving.locator('.react-flow__edge').count()]).toEqual([1, 0]);
+    // The graph is laid out again (ELK runs asynchronously), so it is empty for a moment: wait for version 1's.
+    const shape = async () => [await evolving.locator('.react-flow__node').count(), await evolving.locator('.react-flow__edge').count()];
+    await waitFor(async () => (await shape()).join() === '1,0', 10_000, "version 1's graph: one node, no edge");
+    expect(await shape()).toEqual([1, 0]);
+    await evolving.locator('.react-flow__node[data-id="draft"]').waitFor();
 
     await page.getByRole('tab', { name: 'Modules' }).click();
     await page.locator('summary', { hasText: 'sleep' }).waitFor();
