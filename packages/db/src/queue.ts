@@ -15,6 +15,7 @@
 import { PgBoss } from 'pg-boss';
 import { jobQueuePayloadSchema, MuleError } from '@mule/core';
 import type { Pool, Queryable } from './pool.js';
+import { completionCtesOf, splitFetch } from './pgboss-sql.js';
 import { statement } from './prepared.js';
 
 /** One fetched attempt of a queue entry: what pg-boss fences complete / fail / touch on. */
@@ -320,7 +321,7 @@ export class JobQueue {
       };
       await this.boss.complete(queue, group, null, { db: capture });
       const { text, values: theirs } = captured ?? { text: '', values: [] };
-      const ctes = completionTexts.get(text) ?? completionCtesOf(text);
+      const ctes = completionCtesOf(text);
       // One CTE per queue: named apart, parameters numbered after the previous queue's.
       const offset = values.length;
       parts.push(ctes.replace(/^results AS/, `completed_${parts.length} AS`).replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`));
@@ -338,47 +339,6 @@ export class JobQueue {
   async cancel(jobId: string): Promise<void> {
     await this.boss.cancel(JOB_QUEUE, jobId).catch(() => {});
   }
-}
-
-/**
- * pg-boss's fetch statement (`WITH <ctes> UPDATE … RETURNING …`) split at its top-level UPDATE, so the UPDATE can
- * become a CTE of a larger statement (a data-modifying WITH must be at the top level). Throws when pg-boss's SQL
- * no longer has that shape, which the queue tests catch on an upgrade.
- */
-export function splitFetch(sql: string): { ctes: string; update: string } {
-  if (!/\sRETURNING\s/i.test(sql)) throw new Error('pg-boss fetch is no longer WITH … UPDATE … RETURNING: revisit JobQueue.claims');
-  const { ctes, rest } = splitAtTopLevel(sql, 'UPDATE');
-  return { ctes, update: rest };
-}
-
-/** pg-boss's completion text -> its CTEs (the text repeats; only the values change). */
-const completionTexts = new Map<string, string>();
-
-function completionCtesOf(text: string): string {
-  const { ctes } = splitAtTopLevel(text, 'SELECT');
-  if (!/^results AS \(/.test(ctes)) throw new Error('pg-boss complete no longer starts WITH results AS (…): revisit JobQueue.completionCtes');
-  if (completionTexts.size < 64) completionTexts.set(text, ctes);
-  return ctes;
-}
-
-/** `WITH <ctes> <keyword> …` split at the first `keyword` outside parentheses and quotes. */
-function splitAtTopLevel(sql: string, keyword: 'UPDATE' | 'SELECT'): { ctes: string; rest: string } {
-  const text = sql.trim();
-  if (!/^WITH\s/i.test(text)) throw new Error(`pg-boss SQL no longer starts with WITH: revisit JobQueue (${keyword})`);
-  const at = new RegExp(`^${keyword}\\s`, 'i');
-  let depth = 0;
-  let quoted = false;
-  for (let i = 4; i < text.length; i++) {
-    const c = text[i];
-    if (c === "'") quoted = !quoted;
-    if (quoted) continue;
-    if (c === '(') depth++;
-    else if (c === ')') depth--;
-    else if (depth === 0 && /\s/.test(text[i - 1]!) && at.test(text.slice(i, i + 7))) {
-      return { ctes: text.slice(4, i).trim().replace(/,$/, ''), rest: text.slice(i) };
-    }
-  }
-  throw new Error(`pg-boss SQL has no top-level ${keyword}: revisit JobQueue`);
 }
 
 /** Creates pg-boss's schema and Mule's queue (part of `npm run migrate`). Idempotent. */
