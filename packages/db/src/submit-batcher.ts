@@ -15,6 +15,7 @@
 import type { Queryable } from './pool.js';
 import type { JobQueue } from './queue.js';
 import { CHANNELS } from './listener.js';
+import { StatementBatcher } from './statement-batcher.js';
 
 /** A job row as one element of the batch statement's recordset (column names as in the table). */
 export interface JobRow {
@@ -45,64 +46,21 @@ const ROWS_CTE = `mule_rows AS (
           idempotency_key text, api_key_id uuid, replay_of uuid, trigger text, stream boolean, trace_context text)
  )`;
 
-interface Pending {
-  row: JobRow;
-  resolve(notified: boolean): void;
-  reject(error: unknown): void;
-}
-
+/** Stores jobs and their queue entries; each call answers true when the workers' wake-up NOTIFY went with it. */
 export class SubmitBatcher {
-  private queued: Pending[] = [];
-  private inFlight = 0;
+  private readonly batcher: StatementBatcher<JobRow, boolean>;
 
-  constructor(
-    private readonly queue: JobQueue,
-    private readonly db: Queryable,
-  ) {}
+  constructor(queue: JobQueue, db: Queryable) {
+    this.batcher = new StatementBatcher(
+      async (rows, idle) => {
+        await queue.sendMany(db, rows.map((row) => row.id), { ctes: ROWS_CTE, values: [JSON.stringify(rows)] }, idle ? CHANNELS.jobQueued : null);
+        return rows.map(() => idle);
+      },
+      { maxBatch: MAX_BATCH, maxInFlight: MAX_IN_FLIGHT },
+    );
+  }
 
-  /** Stores the job and its queue entry; true when the workers' wake-up NOTIFY went with it. */
   submit(row: JobRow): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.queued.push({ row, resolve, reject });
-      this.pump();
-    });
-  }
-
-  private pump(): void {
-    while (this.inFlight < MAX_IN_FLIGHT && this.queued.length > 0) {
-      const batch = this.queued.splice(0, MAX_BATCH);
-      // Idle: nothing else is being written, so a NOTIFY inside this commit delays nobody.
-      const notify = this.inFlight === 0 && this.queued.length === 0;
-      this.inFlight++;
-      void this.send(batch, notify).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
-    }
-  }
-
-  private async send(batch: Pending[], notify: boolean): Promise<void> {
-    try {
-      await this.write(batch.map((p) => p.row), notify);
-      for (const p of batch) p.resolve(notify);
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
-      }
-      // One bad job must not fail the others: each is sent alone, and answered on its own.
-      await Promise.all(
-        batch.map((p) =>
-          this.write([p.row], false).then(
-            () => p.resolve(false),
-            (e: unknown) => p.reject(e),
-          ),
-        ),
-      );
-    }
-  }
-
-  private write(rows: JobRow[], notify: boolean): Promise<void> {
-    return this.queue.sendMany(this.db, rows.map((row) => row.id), { ctes: ROWS_CTE, values: [JSON.stringify(rows)] }, notify ? CHANNELS.jobQueued : null);
+    return this.batcher.write(row);
   }
 }

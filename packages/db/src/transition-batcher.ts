@@ -12,6 +12,7 @@
  */
 import type { Queryable } from './pool.js';
 import { writeTransitions, type ClaimedWrites, type Completions, type TransitionWrites } from './job-graph-writes.js';
+import { StatementBatcher } from './statement-batcher.js';
 import type { Claim } from './jobs-repo.js';
 import type { QueueAttempt } from './queue.js';
 
@@ -27,78 +28,37 @@ export interface WriteResult {
   settled: boolean;
 }
 
-interface Pending {
+interface Item {
   item: ClaimedWrites;
-  resolve(result: WriteResult): void;
-  reject(error: unknown): void;
+  /** Its job-end NOTIFY payload: sent inside the commit only when the statement is the process's only write. */
+  notify: string | null;
 }
 
 export class TransitionBatcher {
-  private queued: Pending[] = [];
-  private inFlight = 0;
+  private readonly batcher: StatementBatcher<Item, WriteResult>;
+  private completions: Completions | null = null;
 
-  constructor(private readonly db: Queryable) {}
+  constructor(db: Queryable) {
+    this.batcher = new StatementBatcher(
+      async (items, idle) => {
+        const writes = items.map((i) => i.item);
+        const settle = writes.flatMap((item) => (item.settle ? [item.settle] : []));
+        const completion = settle.length > 0 && this.completions ? await this.completions(settle) : null;
+        const notify = idle && items.length === 1 ? items[0]!.notify : null;
+        const { owned, notified } = await writeTransitions(db, writes, notify, completion);
+        return writes.map((item) => ({ owned: owned.has(item.claim.jobId), notified, settled: completion !== null && item.settle !== undefined }));
+      },
+      { maxBatch: MAX_BATCH, maxInFlight: MAX_IN_FLIGHT },
+    );
+  }
 
   /**
-   * Writes `item`; `notify` is its job-end NOTIFY payload, sent inside the commit only when nothing else is
-   * written. `completions` renders the completion of items' queue entries (`item.settle`) for the same statement.
+   * Writes `item`; `notify` is its job-end NOTIFY payload. `completions` renders the completion of items' queue
+   * entries (`item.settle`) for the same statement.
    */
   write(item: ClaimedWrites, notify: string | null, completions?: Completions): Promise<WriteResult> {
     if (completions) this.completions = completions;
-    if (notify !== null && this.inFlight === 0 && this.queued.length === 0) {
-      this.inFlight++;
-      return this.statement([item], notify)
-        .then((results) => results[0]!)
-        .finally(() => {
-          this.inFlight--;
-          this.pump();
-        });
-    }
-    return new Promise((resolve, reject) => {
-      this.queued.push({ item, resolve, reject });
-      this.pump();
-    });
-  }
-
-  private completions: Completions | null = null;
-
-  /** One statement for `items` (and their queue entries' completions): each item's result. */
-  private async statement(items: ClaimedWrites[], notify: string | null): Promise<WriteResult[]> {
-    const settle = items.flatMap((item) => (item.settle ? [item.settle] : []));
-    const completion = settle.length > 0 && this.completions ? await this.completions(settle) : null;
-    const { owned, notified } = await writeTransitions(this.db, items, notify, completion);
-    return items.map((item) => ({ owned: owned.has(item.claim.jobId), notified, settled: completion !== null && item.settle !== undefined }));
-  }
-
-  private pump(): void {
-    while (this.inFlight < MAX_IN_FLIGHT && this.queued.length > 0) {
-      const batch = this.queued.splice(0, MAX_BATCH);
-      this.inFlight++;
-      void this.send(batch).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
-    }
-  }
-
-  private async send(batch: Pending[]): Promise<void> {
-    try {
-      const results = await this.statement(batch.map((p) => p.item), null);
-      batch.forEach((p, i) => p.resolve(results[i]!));
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
-      }
-      await Promise.all(
-        batch.map((p) =>
-          this.statement([p.item], null).then(
-            (results) => p.resolve(results[0]!),
-            (e: unknown) => p.reject(e),
-          ),
-        ),
-      );
-    }
+    return this.batcher.write({ item, notify });
   }
 }
 
