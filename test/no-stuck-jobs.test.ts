@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
 import pg from 'pg';
-import { createPool, JobQueue, jobInsertStatement, type NewJob } from '@mule/db';
+import { createPool, JobQueue, jobRowsStatement, type NewJob } from '@mule/db';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { http, putModule, putWorkflow, testModule, waitFor } from './support/fixtures.js';
 import { startApi, startWorker, stopAllProcesses, type MuleProcess } from './support/processes.js';
@@ -113,10 +113,10 @@ test('a submit whose queue entry pg-boss does not insert commits nothing and is 
       apiKeyId: null,
     });
     const taken = randomUUID();
-    await queue.send(apiPool, taken, jobInsertStatement(row(taken)));
+    await queue.sendMany(apiPool, [taken], jobRowsStatement([row(taken)]), null);
     // A second entry with the same id is what pg-boss's ON CONFLICT DO NOTHING skips; the job row beside it is new.
     const orphan = randomUUID();
-    await expect(queue.send(apiPool, taken, jobInsertStatement(row(orphan)))).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/could not be queued/) });
+    await expect(queue.sendMany(apiPool, [taken], jobRowsStatement([row(orphan)]), null)).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/could not be queued/) });
     expect((await pool.query(`SELECT count(*)::int AS n FROM jobs WHERE id = $1`, [orphan])).rows[0].n).toBe(0);
     expect((await pool.query(`SELECT count(*)::int AS n FROM jobs WHERE id = $1`, [taken])).rows[0].n).toBe(1);
   } finally {

@@ -6,6 +6,7 @@ export * from './listener.js';
 export * from './jobs-repo.js';
 export * from './job-graph-writes.js';
 export * from './job-submit.js';
+export { jobRowsStatement } from './job-rows.js';
 export * from './job-reads.js';
 export * from './definitions-repo.js';
 export * from './model-catalog.js';

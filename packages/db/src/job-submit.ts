@@ -1,13 +1,16 @@
 /**
  * Submitting a job: what a submit needs to know about a workflow, and the job row written with its queue entry in
- * ONE statement (JobQueue.send). The created path is that one round trip and nothing else (a sync call costs
- * ~4 ms in all, and the bench measures it); only a repeated Idempotency-Key costs a second read.
+ * ONE statement (JobQueue.sendMany, shared by concurrent submits: submit-batcher.ts). The created path is that one
+ * round trip and nothing else (the bench measures it); only a repeated Idempotency-Key costs a second read.
  */
 import { MuleError, type JobPlan, type JobStatus } from '@mule/core';
 import { pgErrorCode, type Queryable } from './pool.js';
 import { statement } from './prepared.js';
 import type { JobQueue } from './queue.js';
-import { SubmitBatcher, type JobRow } from './submit-batcher.js';
+import type { NewJob } from './job-rows.js';
+import { SubmitBatcher } from './submit-batcher.js';
+
+export type { NewJob } from './job-rows.js';
 
 export interface SubmitTarget {
   version: number;
@@ -30,25 +33,6 @@ export async function findSubmitTarget(db: Queryable, workflow: string): Promise
   return rows[0] ?? null;
 }
 
-export interface NewJob {
-  id: string;
-  workflow: string;
-  version: number;
-  model: string;
-  input: unknown;
-  plan: JobPlan;
-  idempotencyKey: string | null;
-  /** The API key that submits it (null without keys). */
-  apiKeyId: string | null;
-  /** The job this one replays (POST /v1/jobs/{id}/replay). */
-  replayOf?: string | null;
-  /** The trigger (schedule or webhook) that starts it. */
-  trigger?: string | null;
-  /** A stream waits on it: the worker relays the output step's tokens (token-relay.ts). */
-  stream?: boolean;
-  /** The submitting request's W3C trace context (traceparent, newline, tracestate if any): the worker continues it. */
-  traceContext?: string | null;
-}
 
 /** A job as an earlier submit with the same Idempotency-Key left it. */
 export interface SubmittedJob {
@@ -61,54 +45,11 @@ export interface SubmittedJob {
 /** `announced`: the workers' wake-up NOTIFY went with the commit (the caller need not send one). */
 export type InsertJobResult = { kind: 'created'; announced: boolean } | { kind: 'duplicate'; existing: SubmittedJob };
 
-/**
- * The INSERT of a queued job, which JobQueue.send runs in one statement with the job's queue entry. Exported for
- * insertJob and for tests that pair a row with another queue entry; apps call insertJob.
- */
-export function jobInsertStatement(job: NewJob): { text: string; values: unknown[] } {
-  return {
-    text: `INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id, replay_of, trigger, stream, trace_context)
-           VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12)`,
-    values: [
-      job.id,
-      job.workflow,
-      job.version,
-      job.model,
-      JSON.stringify(job.input),
-      JSON.stringify(job.plan),
-      job.idempotencyKey,
-      job.apiKeyId,
-      job.replayOf ?? null,
-      job.trigger ?? null,
-      job.stream ?? false,
-      job.traceContext ?? null,
-    ],
-  };
-}
-
 /** The unique index a repeated Idempotency-Key violates (per API key: COALESCE(api_key_id, zero), key). */
 const IDEMPOTENCY_CONSTRAINT = 'jobs_idempotency_key_key';
 const UNIQUE_VIOLATION = '23505';
 
 const batchers = new WeakMap<Queryable, SubmitBatcher>();
-
-/** The job as a row of a batched submit (submit-batcher.ts). */
-function jobRow(job: NewJob): JobRow {
-  return {
-    id: job.id,
-    workflow_name: job.workflow,
-    workflow_version: job.version,
-    model: job.model,
-    input: job.input,
-    plan: job.plan,
-    idempotency_key: job.idempotencyKey,
-    api_key_id: job.apiKeyId,
-    replay_of: job.replayOf ?? null,
-    trigger: job.trigger ?? null,
-    stream: job.stream ?? false,
-    trace_context: job.traceContext ?? null,
-  };
-}
 
 /**
  * Writes a queued job and its queue entry in one statement, shared with the jobs other requests submit at the
@@ -120,7 +61,7 @@ export async function insertJob(queue: JobQueue, db: Queryable, job: NewJob): Pr
   let batcher = batchers.get(db);
   if (!batcher) batchers.set(db, (batcher = new SubmitBatcher(queue, db)));
   try {
-    const announced = await batcher.submit(jobRow(job));
+    const announced = await batcher.submit(job);
     return { kind: 'created', announced };
   } catch (error) {
     const repeated = pgErrorCode(error) === UNIQUE_VIOLATION && (error as { constraint?: string }).constraint === IDEMPOTENCY_CONSTRAINT;

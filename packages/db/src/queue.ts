@@ -149,26 +149,12 @@ export class JobQueue {
   }
 
   /**
-   * Writes `row` (the job's own INSERT, with $1… placeholders) and its queue entry in ONE statement. pg-boss runs
-   * its insert through the `db` we hand it; we put our INSERT in front of it as a CTE, so the job row and its
-   * queue entry commit together or not at all, in one round trip instead of BEGIN/INSERT/INSERT/COMMIT (each pg
-   * round trip costs ~90 µs of the api's CPU here). A constraint violation in `row` aborts both and reaches the
-   * caller as a pg error.
-   *
-   * pg-boss's insert is `ON CONFLICT DO NOTHING`: when it inserts nothing, `send` returns null, and our row alone
-   * would commit, a job no worker will ever claim. So the statement's result fails a uuid cast in that case (a
-   * CASE branch, evaluated only then), which rolls the whole statement back; that, or a null from pg-boss, is an
-   * `unavailable` error (the api answers 503, and nothing was stored).
-   */
-  async send(db: Queryable, jobId: string, row: { text: string; values: unknown[] }): Promise<void> {
-    const queued = await this.sendWith(db, jobId, { id: jobId }, { ctes: `mule_row AS (${row.text})`, values: row.values, guard: null });
-    if (queued === null) throw new MuleError('unavailable', 'the job could not be queued, and nothing was stored; send the request again');
-  }
-
-  /**
-   * Queue entries for many jobs (each entry's id is its job's id) written in ONE statement with `ours` (the jobs'
-   * rows as CTEs, $1… numbered from 1), as `send` does for one. The statement fails, storing nothing, unless every
-   * entry was inserted. `notify`: a channel NOTIFYed inside the same statement (only when the caller is otherwise
+   * Queue entries for jobs (each entry's id is its job's id) written in ONE statement with `ours` (the jobs' rows
+   * as CTEs, $1… numbered from 1: job-rows.ts), so a job and its entry commit together or not at all, in one round
+   * trip instead of BEGIN/INSERT/INSERT/COMMIT (each pg round trip costs ~90 µs of the api's CPU here). pg-boss's
+   * insert is `ON CONFLICT DO NOTHING`, and a job row without its entry would be a job no worker ever claims: unless
+   * every entry was inserted, the statement's result fails a uuid cast (a CASE branch, evaluated only then), which
+   * rolls it all back, and the caller gets `unavailable` (the api answers 503; nothing was stored). `notify`: a channel NOTIFYed inside the same statement (only when the caller is otherwise
    * idle: a NOTIFY holds a global lock through its commit).
    */
   async sendMany(db: Queryable, jobIds: string[], ours: { ctes: string; values: unknown[] }, notify: string | null): Promise<void> {
@@ -220,7 +206,7 @@ export class JobQueue {
     const executeSql = (text: string, values: unknown[] = []) => {
       const insert = text.trim();
       // Guards the one assumption we make about pg-boss's SQL (a plain INSERT … RETURNING id when the queue has no notify).
-      if (!/^INSERT\s[\s\S]*\sRETURNING id$/i.test(insert)) throw new Error('pg-boss send is no longer a plain INSERT … RETURNING id: revisit JobQueue.send');
+      if (!/^INSERT\s[\s\S]*\sRETURNING id$/i.test(insert)) throw new Error('pg-boss send is no longer a plain INSERT … RETURNING id: revisit JobQueue.sendWith');
       const ctes = ours.ctes.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + values.length}`);
       const guard = ours.guard === null ? '' : `WHEN NOT (${ours.guard}) THEN (SELECT '${REFUSED}'::text)::uuid `;
       return db.query(statement(
@@ -270,7 +256,7 @@ export class JobQueue {
         queueId: job.id,
         jobId: jobQueuePayloadSchema.parse(job.data).jobId,
         retryCount: job.retryCount,
-        // Every entry is sent with one (JobQueue.send); pg-boss's minimum is the fallback.
+        // Every entry is sent with one (JobQueue.sendMany, sendWith); pg-boss's minimum is the fallback.
         heartbeatSeconds: job.heartbeatSeconds ?? 10,
         ...(companion ? { claimed: companion.read((job as { muleClaimed?: unknown }).muleClaimed ?? null) } : {}),
       }));

@@ -15,52 +15,30 @@
 import type { Queryable } from './pool.js';
 import type { JobQueue } from './queue.js';
 import { CHANNELS } from './listener.js';
+import { jobRowsStatement, type NewJob } from './job-rows.js';
 import { StatementBatcher } from './statement-batcher.js';
-
-/** A job row as one element of the batch statement's recordset (column names as in the table). */
-export interface JobRow {
-  id: string;
-  workflow_name: string;
-  workflow_version: number;
-  model: string;
-  input: unknown;
-  plan: unknown;
-  idempotency_key: string | null;
-  api_key_id: string | null;
-  replay_of: string | null;
-  trigger: string | null;
-  stream: boolean;
-  trace_context: string | null;
-}
 
 /** Jobs per statement at most: ~2 KB of JSON each keeps a batch well under a megabyte. */
 const MAX_BATCH = 128;
 /** Statements in flight at once: one being committed while the next is on its way keeps the connection busy. */
 const MAX_IN_FLIGHT = 2;
 
-const ROWS_CTE = `mule_rows AS (
-   INSERT INTO jobs (id, workflow_name, workflow_version, model, status, input, plan, idempotency_key, api_key_id, replay_of, trigger, stream, trace_context)
-   SELECT r.id, r.workflow_name, r.workflow_version, r.model, 'queued', r.input, r.plan, r.idempotency_key, r.api_key_id, r.replay_of, r.trigger,
-          r.stream, r.trace_context
-     FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, workflow_name text, workflow_version int, model text, input jsonb, plan jsonb,
-          idempotency_key text, api_key_id uuid, replay_of uuid, trigger text, stream boolean, trace_context text)
- )`;
 
 /** Stores jobs and their queue entries; each call answers true when the workers' wake-up NOTIFY went with it. */
 export class SubmitBatcher {
-  private readonly batcher: StatementBatcher<JobRow, boolean>;
+  private readonly batcher: StatementBatcher<NewJob, boolean>;
 
   constructor(queue: JobQueue, db: Queryable) {
     this.batcher = new StatementBatcher(
-      async (rows, idle) => {
-        await queue.sendMany(db, rows.map((row) => row.id), { ctes: ROWS_CTE, values: [JSON.stringify(rows)] }, idle ? CHANNELS.jobQueued : null);
-        return rows.map(() => idle);
+      async (jobs, idle) => {
+        await queue.sendMany(db, jobs.map((job) => job.id), jobRowsStatement(jobs), idle ? CHANNELS.jobQueued : null);
+        return jobs.map(() => idle);
       },
       { maxBatch: MAX_BATCH, maxInFlight: MAX_IN_FLIGHT },
     );
   }
 
-  submit(row: JobRow): Promise<boolean> {
-    return this.batcher.write(row);
+  submit(job: NewJob): Promise<boolean> {
+    return this.batcher.write(job);
   }
 }

@@ -6,7 +6,7 @@
  */
 import { canonicalJson } from '@mule/core';
 import { MissingReferenceError, type PutOutcome, type SpecRow } from './definitions-repo.js';
-import { jobInsertStatement, type NewJob } from './job-submit.js';
+import { jobRowsStatement, type NewJob } from './job-rows.js';
 import type { Pool } from './pool.js';
 import { Prisma, type PrismaClient } from './prisma-client.js';
 import type { JobQueue } from './queue.js';
@@ -108,7 +108,7 @@ export async function fireSchedule(
           return 'skipped_overlap';
         }
       }
-      await queue.send(client, fire.job.id, jobInsertStatement({ ...fire.job, trigger: fire.trigger }));
+      await queue.sendMany(client, [fire.job.id], jobRowsStatement([{ ...fire.job, trigger: fire.trigger }]), null);
       await client.query('COMMIT');
       return 'started';
     } catch (error) {
