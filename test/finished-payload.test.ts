@@ -22,6 +22,8 @@ test('an entry round-trips the outcome; entries without one, or with one that do
     { id: OTHER, outcome: null },
   ]);
   expect(finishedIds(payload)).toEqual([ID, OTHER, OTHER]);
+  // A listener names the jobs it waits for: the others are skipped, their outcomes never decoded.
+  expect(parseFinished(payload, (id) => id === ID)).toEqual([{ id: ID, outcome }]);
   // An outcome naming another job is not believed.
   const forged = `${OTHER}:${Buffer.from(JSON.stringify(outcome)).toString('base64url')}`;
   expect(parseFinished(forged)).toEqual([{ id: OTHER, outcome: null }]);
@@ -61,7 +63,7 @@ describe('from a real worker', () => {
     const jobId = String(answer.body.id);
     const uuid = jobId.slice('job-'.length);
     const view = await http(api.url, 'GET', `/v1/jobs/${jobId}`);
-    const entries = payloads.flatMap(parseFinished).filter((entry) => entry.id === uuid);
+    const entries = payloads.flatMap((payload) => parseFinished(payload)).filter((entry) => entry.id === uuid);
     expect(entries).toHaveLength(1);
     expect(entries[0]!.outcome).toEqual({ id: uuid, status: 'completed', output: view.body.output, error: null, usage: null });
     expect(answer.body.choices[0].message.content).toBe('carried');

@@ -53,8 +53,7 @@ export class JobWaiters {
    */
   onFinished(payload: string): void {
     const read: string[] = [];
-    for (const { id, outcome } of parseFinished(payload)) {
-      if (!this.waiting.has(id)) continue;
+    for (const { id, outcome } of parseFinished(payload, (id) => this.waiting.has(id))) {
       if (outcome && isFinished(outcome.status)) this.settle(outcome);
       else read.push(id);
     }

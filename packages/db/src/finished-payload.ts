@@ -21,17 +21,21 @@ export function finishedEntry(outcome: JobOutcome): string {
   return encoded.length + outcome.id.length + 1 <= MAX_CARRIED_BYTES ? `${outcome.id}:${encoded}` : outcome.id;
 }
 
-/** Every entry of a payload; an outcome that does not parse is dropped (the waiter reads the row instead). */
-export function parseFinished(payload: string): FinishedEntry[] {
+/**
+ * The entries of a payload (only those `wanted` names, when given: the others' outcomes are not even decoded); an
+ * outcome that does not parse is dropped (the waiter reads the row instead).
+ */
+export function parseFinished(payload: string, wanted?: (id: string) => boolean): FinishedEntry[] {
   const entries: FinishedEntry[] = [];
   for (const part of payload.split(',')) {
     if (part === '') continue;
     const colon = part.indexOf(':');
+    const id = colon < 0 ? part : part.slice(0, colon);
+    if (wanted && !wanted(id)) continue;
     if (colon < 0) {
-      entries.push({ id: part, outcome: null });
+      entries.push({ id, outcome: null });
       continue;
     }
-    const id = part.slice(0, colon);
     let outcome: JobOutcome | null = null;
     try {
       const parsed = JSON.parse(Buffer.from(part.slice(colon + 1), 'base64url').toString()) as JobOutcome;
