@@ -83,9 +83,9 @@ test("a job's end written alone carries its NOTIFY inside the commit", async () 
   await listener.query('LISTEN mule_job_finished');
   try {
     const job = await claimedJob();
-    expect(await writeTransitionNotifying(pool, job, completes(1), `${job.jobId}`)).toEqual({ owned: true, notified: true, settled: false });
+    expect(await writeTransitionNotifying(pool, job, completes(1), () => job.jobId)).toEqual({ owned: true, notified: true, settled: false });
     const stale = await claimedJob();
-    expect(await writeTransitionNotifying(pool, { ...stale, claim: stale.claim + 1 }, completes(2), `${stale.jobId}`)).toEqual({ owned: false, notified: false, settled: false });
+    expect(await writeTransitionNotifying(pool, { ...stale, claim: stale.claim + 1 }, completes(2), () => stale.jobId)).toEqual({ owned: false, notified: false, settled: false });
     await listener.query('SELECT 1');
     expect(heard).toEqual([job.jobId]);
   } finally {

@@ -30,8 +30,11 @@ export interface WriteResult {
 
 interface Item {
   item: ClaimedWrites;
-  /** Its job-end NOTIFY payload: sent inside the commit only when the statement is the process's only write. */
-  notify: string | null;
+  /**
+   * Its job-end NOTIFY payload, made only when it is sent: inside the commit when the statement is the process's
+   * only write (busy, encoding each ended job's outcome would be wasted work).
+   */
+  notify: (() => string) | null;
 }
 
 export class TransitionBatcher {
@@ -44,7 +47,8 @@ export class TransitionBatcher {
         const writes = items.map((i) => i.item);
         const settle = writes.flatMap((item) => (item.settle ? [item.settle] : []));
         const completion = settle.length > 0 && this.completions ? await this.completions(settle) : null;
-        const notify = idle && items.length === 1 ? items[0]!.notify : null;
+        const only = items.length === 1 ? items[0]!.notify : null;
+        const notify = idle && only ? only() : null;
         const { owned, notified } = await writeTransitions(db, writes, notify, completion);
         return writes.map((item) => ({ owned: owned.has(item.claim.jobId), notified, settled: completion !== null && item.settle !== undefined }));
       },
@@ -56,7 +60,7 @@ export class TransitionBatcher {
    * Writes `item`; `notify` is its job-end NOTIFY payload. `completions` renders the completion of items' queue
    * entries (`item.settle`) for the same statement.
    */
-  write(item: ClaimedWrites, notify: string | null, completions?: Completions): Promise<WriteResult> {
+  write(item: ClaimedWrites, notify: (() => string) | null, completions?: Completions): Promise<WriteResult> {
     if (completions) this.completions = completions;
     return this.batcher.write({ item, notify });
   }
@@ -82,7 +86,7 @@ export function writeTransitionNotifying(
   db: Queryable,
   claim: Claim,
   writes: TransitionWrites,
-  payload: string | null,
+  payload: (() => string) | null,
   settle?: { attempt: QueueAttempt; completions: Completions },
 ): Promise<WriteResult> {
   return batcherFor(db).write({ claim, writes, ...(settle ? { settle: settle.attempt } : {}) }, payload, settle?.completions);

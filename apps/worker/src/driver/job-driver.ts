@@ -222,7 +222,7 @@ export class JobDriver {
       } else if (ends) {
         const entry = this.job.entry;
         const settle = entry ? { attempt: entry, completions: (attempts: QueueAttempt[]) => this.deps.queue.completionCtes(attempts) } : undefined;
-        const written = await writeTransitionNotifying(this.deps.pool, this.job.claim, writes, this.finishedPayload(writes.job!), settle);
+        const written = await writeTransitionNotifying(this.deps.pool, this.job.claim, writes, () => this.finishedPayload(writes.job!), settle);
         owned = written.owned;
         this.announced = written.notified;
         this.settled = written.settled;
