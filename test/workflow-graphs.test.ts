@@ -111,7 +111,8 @@ describe('parallel steps and joins', () => {
     // The join started after both ended, with both outputs by step id.
     expect(join.started_at.getTime()).toBeGreaterThanOrEqual(Math.max(b.completed_at!.getTime(), c.completed_at!.getTime()));
     expect(join.output).toEqual({ b: b.output, c: c.output });
-    expect(b.output).toMatchObject({ slept_ms: 600 });
+    // The module reports the time it measured around its sleep: at least what it asked for, maybe a millisecond more.
+    expect((b.output as { slept_ms: number }).slept_ms).toBeGreaterThanOrEqual(600);
   });
 
   test('an if that is false skips its step (one skipped row), and the join runs with null for it', async () => {
