@@ -13,8 +13,22 @@ const names = new Map<string, string>();
 
 export function statement(text: string, values?: unknown[]): pg.QueryConfig {
   // Without parameters a statement may hold several commands (pg-boss's maintenance does), which only the simple
-  // query protocol accepts; only parameterized statements are prepared.
+  // query protocol accepts; only parameterized statements are prepared here (singleStatement for the others).
   if (!values || values.length === 0) return { text, values };
+  return named(text, values);
+}
+
+/**
+ * `statement` for one command, prepared even without parameters. pg-boss writes its fetch with every value inline
+ * (queue name, states, batch size), so as an unnamed statement PostgreSQL planned it on every call: 0.69 ms of
+ * planning against 0.46 ms of execution per fetch here, on the path of every job. Prepared, it is planned once per
+ * connection and batch size.
+ */
+export function singleStatement(text: string, values: unknown[] = []): pg.QueryConfig {
+  return named(text, values);
+}
+
+function named(text: string, values: unknown[]): pg.QueryConfig {
   let name = names.get(text);
   if (name === undefined && names.size < MAX_PREPARED) {
     name = `mule_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;

@@ -16,7 +16,7 @@ import { PgBoss } from 'pg-boss';
 import { jobQueuePayloadSchema, MuleError } from '@mule/core';
 import type { Pool, Queryable } from './pool.js';
 import { completionCtesOf, splitFetch } from './pgboss-sql.js';
-import { statement } from './prepared.js';
+import { singleStatement, statement } from './prepared.js';
 
 /** One fetched attempt of a queue entry: what pg-boss fences complete / fail / touch on. */
 export interface QueueAttempt {
@@ -245,7 +245,7 @@ export class JobQueue {
               combined = `WITH ${ctes}, entry AS (${update}), ${companion.ctes} SELECT e.*, ${companion.column} AS "muleClaimed" FROM entry e`;
               if (fetchTexts.size < 64) fetchTexts.set(text, combined);
             }
-            return pool.query(statement(combined, values));
+            return pool.query(singleStatement(combined, values));
           },
         }
       : undefined;
