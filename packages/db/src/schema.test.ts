@@ -83,3 +83,9 @@ test('every Prisma model can be written and read against the migrated schema', a
   expect(await prisma.agent.count()).toBe(1);
   await expect(prisma.job.update({ where: { id }, data: { status: 'sleeping' } })).rejects.toThrow();
 });
+
+test('only jobs that carry an idempotency key have an entry in its unique index', async () => {
+  // Every job row version (queued, running, ended) would otherwise write one, for a key that can never conflict.
+  const { rows } = await pool.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE indexname = 'jobs_idempotency_key_key'`);
+  expect(rows[0]?.indexdef).toMatch(/UNIQUE INDEX .* WHERE \(idempotency_key IS NOT NULL\)$/);
+});
