@@ -14,6 +14,7 @@ import { putModule, putWorkflow, testModule } from '@mule/test/support/fixtures.
 import { REPO_ROOT, startApi, startWorker, stopAllProcesses, type MuleProcess } from '@mule/test/support/processes.js';
 import { startFakeProvider } from '@mule/test/support/fake-provider.js';
 import { measureAgentOverhead, type AgentOverhead } from './agent-overhead.js';
+import { offOnOnOff } from './alternating.js';
 import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
 import { startBenchPostgres } from './bench-postgres.js';
 import { costTables, growthRows, throughputFloorRows } from './cost-report.js';
@@ -190,7 +191,8 @@ try {
   results.async = [];
   results.async_cost = [];
   const jobs = sized(10_000);
-  const asyncRun = (workers: number, env: Record<string, string> = {}) =>
+  // `kept`: the run's cost goes into results.async_cost (the plain runs of the scale curve, in its order).
+  const asyncRun = (workers: number, env: Record<string, string> = {}, kept = false) =>
     withStack(
       workers,
       async (apiUrl, databaseUrl, stack) => {
@@ -199,8 +201,7 @@ try {
         const measured = await withRunCost(probe, pidsOf(stack), jobs, () =>
           measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', jobs, 32, workers),
         );
-        // The plain runs' costs, in the order of results.async (the tracing run's is not kept).
-        if (Object.keys(env).length === 0) results.async_cost!.push(measured.cost);
+        if (kept) results.async_cost!.push(measured.cost);
         return measured.result;
       },
       env,
@@ -209,14 +210,19 @@ try {
   // 1, 2 and 4 workers: the scale curve (with each run's CPU, it shows what saturates first on this machine).
   for (const workers of [1, 2, 4]) {
     console.log(`async throughput: ${jobs} jobs by 32 clients, ${workers} worker(s)…`);
-    results.async.push(await asyncRun(workers));
+    results.async.push(await asyncRun(workers, {}, true));
   }
-  // The 2-worker run again, the api and workers exporting every span to a receiver in this process.
-  console.log(`async throughput with tracing on (OTLP/HTTP protobuf to a local receiver): ${jobs} jobs, 2 workers…`);
-  results.tracing = await measureTracingCost(results.async[1]!, (env) => asyncRun(2, env));
-  // The 2-worker run again with one dashboard open: a client reading every event of GET /v1/events.
-  console.log(`async throughput with one dashboard open (GET /v1/events read by one client): ${jobs} jobs, 2 workers…`);
-  results.dashboard = dashboardCost(results.async[1]!, await withStack(2, (apiUrl, databaseUrl) => measureWithDashboard(apiUrl, databaseUrl, jobs, 2)));
+  // The 2-worker run with tracing off and on (the api and workers exporting every span to a receiver in this
+  // process), alternating: off, on, on, off (alternating.ts says why).
+  console.log(`async throughput with tracing off / on / on / off (OTLP/HTTP protobuf to a local receiver): ${jobs} jobs, 2 workers…`);
+  results.tracing = await measureTracingCost((env) => asyncRun(2, env));
+  // The same with one dashboard open: a client reading every event of GET /v1/events.
+  console.log(`async throughput with no dashboard / one open / one open / none (GET /v1/events read by one client): ${jobs} jobs, 2 workers…`);
+  const dashboards = await offOnOnOff(
+    () => asyncRun(2),
+    () => withStack(2, (apiUrl, databaseUrl) => measureWithDashboard(apiUrl, databaseUrl, jobs, 2)),
+  );
+  results.dashboard = dashboardCost(dashboards.off, dashboards.on);
 
   if (process.env['BENCH_SKIP_GROWTH'] === '1') {
     console.log('cost as data grows: skipped (BENCH_SKIP_GROWTH=1)');

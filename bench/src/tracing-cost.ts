@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { meanThroughput, offOnOnOff } from './alternating.js';
 import type { Throughput } from './async-throughput.js';
 
 export interface OtlpSink {
@@ -52,6 +53,7 @@ export function tracingEnv(sink: OtlpSink): Record<string, string> {
 }
 
 export interface TracingCost {
+  /** Two runs with tracing off and two with it on, alternating; each figure the mean of its two. */
   off: Throughput;
   on: Throughput;
   /** on / off completed jobs per second, in percent. */
@@ -61,18 +63,19 @@ export interface TracingCost {
 }
 
 /**
- * Runs `measure` with tracing on (exporting to a fresh sink) and compares it with `off`, the same run with tracing
- * off. Fails if nothing was exported: a figure from a run that did not trace would say tracing is free.
+ * Runs `measure` with tracing off and on, alternating (alternating.ts), the on runs exporting to a fresh sink, and
+ * compares the means. Fails if nothing was exported: a figure from a run that did not trace would say tracing is free.
  */
-export async function measureTracingCost(off: Throughput, measure: (env: Record<string, string>) => Promise<Throughput>): Promise<TracingCost> {
+export async function measureTracingCost(measure: (env: Record<string, string>) => Promise<Throughput>): Promise<TracingCost> {
   const sink = await startOtlpSink();
   try {
-    const on = await measure(tracingEnv(sink));
+    const runs = await offOnOnOff(() => measure({}), () => measure(tracingEnv(sink)));
     if (sink.requests === 0) throw new Error('tracing on, but no span reached the OTLP receiver');
+    const on = meanThroughput(runs.on);
     return {
-      off,
+      off: runs.off,
       on,
-      percent_of_off: Math.round((on.completed_per_s / off.completed_per_s) * 100),
+      percent_of_off: Math.round((on.completed_per_s / runs.off.completed_per_s) * 100),
       export_requests: sink.requests,
       exported_bytes: sink.bytes,
     };
