@@ -47,8 +47,8 @@ export class TransitionBatcher {
         const writes = items.map((i) => i.item);
         const settle = writes.flatMap((item) => (item.settle ? [item.settle] : []));
         const completion = settle.length > 0 && this.completions ? await this.completions(settle) : null;
-        const only = items.length === 1 ? items[0]!.notify : null;
-        const notify = idle && only ? only() : null;
+        // Idle means a lone item and nothing else being written: only then does its NOTIFY go inside the commit.
+        const notify = idle ? (items[0]!.notify?.() ?? null) : null;
         const { owned, notified } = await writeTransitions(db, writes, notify, completion);
         return writes.map((item) => ({ owned: owned.has(item.claim.jobId), notified, settled: completion !== null && item.settle !== undefined }));
       },
