@@ -21,6 +21,7 @@ import { waitsRouter } from './routes/waits.js';
 import { wasmExecuteRouter } from './routes/wasm-execute.js';
 import { keyOrResumeToken } from './resume-links.js';
 import { bodyProblem } from './json-body-check.js';
+import { keepingContext } from './request-context.js';
 
 const MODULE_UPLOAD = /^\/v1\/wasm\/modules\/[^/]+$/;
 
@@ -69,11 +70,8 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
       ctx.log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 100) / 100, ...(traceId ? { trace_id: traceId } : {}) }, 'request');
     });
     if (!traceId) return next();
-    // Body parsers resume in the socket's callbacks: the request and response are bound so they keep this context.
-    const spanContext = trace.setSpan(context.active(), span);
-    context.bind(spanContext, req);
-    context.bind(spanContext, res);
-    context.with(spanContext, next);
+    // Kept across the body parsers by keepingContext (request-context.ts).
+    context.with(trace.setSpan(context.active(), span), next);
   });
 
   app.use(securityHeaders);
@@ -91,7 +89,7 @@ export function createApp(ctx: ApiContext, defs: DefinitionContext): express.Exp
   // A resume or reject with a resume token is authorized by the token (routes/waits.ts), not by a key.
   app.use('/v1', keyOrResumeToken(ctx.access.middleware()));
   app.use('/mcp', ctx.access.middleware());
-  const json = express.json({ limit: ctx.config.MULE_MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] });
+  const json = keepingContext(express.json({ limit: ctx.config.MULE_MAX_BODY_BYTES, type: ['application/json', 'application/*+json'] }));
   // Module uploads parse their own bodies (raw bytes, or JSON larger than MULE_MAX_BODY_BYTES).
   app.use((req, res, next) => (req.method === 'PUT' && MODULE_UPLOAD.test(req.path) ? next() : json(req, res, next)));
   app.use(checkJsonBody);

@@ -19,6 +19,7 @@ import { getTrigger, insertJob } from '@mule/db';
 import { currentTraceContext, metrics } from '@mule/observability';
 import type { ApiContext } from '../api-context.js';
 import { bodyProblem } from '../json-body-check.js';
+import { keepingContext } from '../request-context.js';
 import { preparedTrigger } from '../trigger-cache.js';
 import { verifySignature } from '../trigger-signatures.js';
 
@@ -71,7 +72,7 @@ function secretOf(ctx: ApiContext, definition: TriggerDefinition): string | null
 export function hooksRouter(ctx: ApiContext): Router {
   const router = Router();
   // The raw bytes are what is signed; this route's own parser keeps them (mounted before the JSON parser, app.ts).
-  const raw = express.raw({ type: () => true, limit: ctx.config.MULE_MAX_BODY_BYTES });
+  const raw = keepingContext(express.raw({ type: () => true, limit: ctx.config.MULE_MAX_BODY_BYTES }));
 
   router.post('/v1/hooks/:name', raw, async (req, res) => {
     const name = String(req.params['name']);

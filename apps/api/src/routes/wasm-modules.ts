@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { ApiContext } from '../api-context.js';
 import { applyModule, type DefinitionContext } from '../definitions-service.js';
 import { sendError } from '../http-errors.js';
+import { keepingContext } from '../request-context.js';
 import { definitionBody, nameParam, putStatus, views } from './definition-http.js';
 
 const RAW_TYPES = ['application/wasm', 'application/octet-stream'];
@@ -72,9 +73,9 @@ function fromJson(req: Request, name: string) {
 
 export function moduleUploadHandler(ctx: ApiContext, defs: DefinitionContext): RequestHandler[] {
   const maxModuleBytes = ctx.config.MULE_WASM_MAX_MODULE_MB * 1024 * 1024;
-  const raw = express.raw({ type: RAW_TYPES, limit: maxModuleBytes });
+  const raw = keepingContext(express.raw({ type: RAW_TYPES, limit: maxModuleBytes }));
   // base64 is 4/3 of the bytes, plus room for the other fields.
-  const json = express.json({ limit: Math.ceil((maxModuleBytes * 4) / 3) + 256 * 1024 });
+  const json = keepingContext(express.json({ limit: Math.ceil((maxModuleBytes * 4) / 3) + 256 * 1024 }));
   const parse: RequestHandler = (req, res, next) => {
     const parser = isRawUpload(req) ? raw : json;
     parser(req, res, (error?: unknown) => {
