@@ -1,24 +1,38 @@
 /**
- * An on/off comparison inside one bench run, in the order off, on, on, off, each run on its own fresh stack. Later
+ * An on/off comparison inside one bench run: rounds of off, on, on, off, each run on its own fresh stack. Later
  * runs of a bench are slower for reasons of their own (the machine drifts, the server's WAL and caches grow): a
  * single "on" run compared with the "off" figure of an earlier section read that drift as cost. In one run, tracing
  * on and a dashboard open (which traces nothing) both measured 72% of the earlier 2-worker figure.
+ *
+ * Every run gets a fresh stack because a stack's speed is partly its own: two identical stacks kept alive side by
+ * side and loaded in turn with bursts (A, B, B, A, four rounds) measured B at 87% of A, so comparing a stack that
+ * has a feature on with one that has it off would read that as the feature's cost. One round was not enough on a
+ * shared 2-core machine either (the same off run measured 328 to 476 jobs/s minutes apart; one round put tracing
+ * at 102% of off in one bench and 83% in the next), so there are several rounds of shorter runs.
  */
 import type { Throughput } from './async-throughput.js';
 
 export interface Alternated<T> {
-  /** The two off runs, averaged. */
+  /** The off runs, averaged. */
   off: Throughput;
-  /** The two on runs, in the order they ran. */
-  on: [T, T];
+  /** Every off run's completed jobs per second, in the order they ran. */
+  offRates: number[];
+  /** The on runs, in the order they ran. */
+  on: T[];
 }
 
-export async function offOnOnOff<T>(off: () => Promise<Throughput>, on: () => Promise<T>): Promise<Alternated<T>> {
-  const firstOff = await off();
-  const firstOn = await on();
-  const secondOn = await on();
-  const secondOff = await off();
-  return { off: meanThroughput([firstOff, secondOff]), on: [firstOn, secondOn] };
+export const ROUNDS = 3;
+
+export async function alternate<T>(off: () => Promise<Throughput>, on: () => Promise<T>, rounds = ROUNDS): Promise<Alternated<T>> {
+  const offRuns: Throughput[] = [];
+  const onRuns: T[] = [];
+  for (let round = 0; round < rounds; round++) {
+    offRuns.push(await off());
+    onRuns.push(await on());
+    onRuns.push(await on());
+    offRuns.push(await off());
+  }
+  return { off: meanThroughput(offRuns), offRates: offRuns.map((run) => run.completed_per_s), on: onRuns };
 }
 
 /** Runs of the same size averaged: rates and durations by their mean. */

@@ -69,24 +69,29 @@ export async function measureWithDashboard(apiUrl: string, databaseUrl: string, 
 }
 
 export interface DashboardCost {
-  /** Two runs with no dashboard and two with one open, alternating; each figure the mean of its two. */
+  /** Runs with no dashboard and with one open, alternating (alternating.ts); each figure the mean of its runs. */
   off: Throughput;
   on: Throughput;
+  /** Each run's completed jobs per second, in the order they ran. */
+  off_runs: number[];
+  on_runs: number[];
   /** on / off completed jobs per second, in percent. */
   percent_of_off: number;
-  /** Events and bytes one dashboard received in one measured run (the mean of the two). */
+  /** Events and bytes one dashboard received in one measured run (the mean of the runs). */
   events: number;
   event_bytes: number;
 }
 
 /** Compares; fails if a dashboard received nothing (a figure from a dashboard that saw no job says it is free). */
-export function dashboardCost(off: Throughput, runs: readonly DashboardRun[]): DashboardCost {
+export function dashboardCost(off: Throughput, offRates: number[], runs: readonly DashboardRun[]): DashboardCost {
   if (runs.some((run) => run.events === 0)) throw new Error('a dashboard was open, but no job event reached it');
   const on = meanThroughput(runs.map((run) => run.result));
   return {
     off,
     on,
     percent_of_off: Math.round((on.completed_per_s / off.completed_per_s) * 100),
+    off_runs: offRates,
+    on_runs: runs.map((run) => run.result.completed_per_s),
     events: Math.round(runs.reduce((sum, run) => sum + run.events, 0) / runs.length),
     event_bytes: Math.round(runs.reduce((sum, run) => sum + run.bytes, 0) / runs.length),
   };
@@ -98,7 +103,7 @@ export function dashboardRow(cost: DashboardCost): string[] {
     `async with one dashboard open: ${cost.on.completed_per_s} jobs/s (${cost.percent_of_off}% of none)`,
     `${cost.on.submit_per_s} submitted/s`,
     `${cost.on.completed_per_s} completed/s`,
-    `${cost.on.seconds} s, ${cost.events} events`,
+    `runs: on ${cost.on_runs.join('/')}, off ${cost.off_runs.join('/')}; ${cost.events} events each`,
     '',
   ];
 }

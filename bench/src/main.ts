@@ -14,7 +14,7 @@ import { putModule, putWorkflow, testModule } from '@mule/test/support/fixtures.
 import { REPO_ROOT, startApi, startWorker, stopAllProcesses, type MuleProcess } from '@mule/test/support/processes.js';
 import { startFakeProvider } from '@mule/test/support/fake-provider.js';
 import { measureAgentOverhead, type AgentOverhead } from './agent-overhead.js';
-import { offOnOnOff } from './alternating.js';
+import { alternate, ROUNDS } from './alternating.js';
 import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
 import { startBenchPostgres } from './bench-postgres.js';
 import { costTables, growthRows, throughputFloorRows } from './cost-report.js';
@@ -192,14 +192,14 @@ try {
   results.async_cost = [];
   const jobs = sized(10_000);
   // `kept`: the run's cost goes into results.async_cost (the plain runs of the scale curve, in its order).
-  const asyncRun = (workers: number, env: Record<string, string> = {}, kept = false) =>
+  const asyncRun = (workers: number, env: Record<string, string> = {}, kept = false, count = jobs) =>
     withStack(
       workers,
       async (apiUrl, databaseUrl, stack) => {
         // Warm up the JIT of every process with a short run first; only the second run is reported.
         await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', Math.min(1000, jobs), 32, workers);
-        const measured = await withRunCost(probe, pidsOf(stack), jobs, () =>
-          measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', jobs, 32, workers),
+        const measured = await withRunCost(probe, pidsOf(stack), count, () =>
+          measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', count, 32, workers),
         );
         if (kept) results.async_cost!.push(measured.cost);
         return measured.result;
@@ -213,16 +213,17 @@ try {
     results.async.push(await asyncRun(workers, {}, true));
   }
   // The 2-worker run with tracing off and on (the api and workers exporting every span to a receiver in this
-  // process), alternating: off, on, on, off (alternating.ts says why).
-  console.log(`async throughput with tracing off / on / on / off (OTLP/HTTP protobuf to a local receiver): ${jobs} jobs, 2 workers…`);
-  results.tracing = await measureTracingCost((env) => asyncRun(2, env));
+  // process), in rounds of off, on, on, off of shorter runs, each on a fresh stack (alternating.ts says why).
+  const roundJobs = sized(4_000);
+  console.log(`async throughput with tracing off / on / on / off, ${ROUNDS} rounds (OTLP/HTTP protobuf to a local receiver): ${roundJobs} jobs a run, 2 workers…`);
+  results.tracing = await measureTracingCost((env) => asyncRun(2, env, false, roundJobs));
   // The same with one dashboard open: a client reading every event of GET /v1/events.
-  console.log(`async throughput with no dashboard / one open / one open / none (GET /v1/events read by one client): ${jobs} jobs, 2 workers…`);
-  const dashboards = await offOnOnOff(
-    () => asyncRun(2),
-    () => withStack(2, (apiUrl, databaseUrl) => measureWithDashboard(apiUrl, databaseUrl, jobs, 2)),
+  console.log(`async throughput with no dashboard / one open / one open / none, ${ROUNDS} rounds (GET /v1/events read by one client): ${roundJobs} jobs a run, 2 workers…`);
+  const dashboards = await alternate(
+    () => asyncRun(2, {}, false, roundJobs),
+    () => withStack(2, (apiUrl, databaseUrl) => measureWithDashboard(apiUrl, databaseUrl, roundJobs, 2)),
   );
-  results.dashboard = dashboardCost(dashboards.off, dashboards.on);
+  results.dashboard = dashboardCost(dashboards.off, dashboards.offRates, dashboards.on);
 
   if (process.env['BENCH_SKIP_GROWTH'] === '1') {
     console.log('cost as data grows: skipped (BENCH_SKIP_GROWTH=1)');
@@ -295,7 +296,7 @@ const tracingRow = [
   `async with tracing on: ${traced.on.completed_per_s} jobs/s (${traced.percent_of_off}% of off)`,
   `${traced.on.submit_per_s} submitted/s`,
   `${traced.on.completed_per_s} completed/s`,
-  `${traced.on.seconds} s`,
+  `runs: on ${traced.on_runs.join('/')}, off ${traced.off_runs.join('/')}`,
   '>= 90% of off',
 ];
 const table = [...rows, ...throughputRows, tracingRow, dashboardRow(results.dashboard!), ...throughputFloorRows(results), ...growthRows(results)];

@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { meanThroughput, offOnOnOff } from './alternating.js';
+import { alternate, meanThroughput } from './alternating.js';
 import type { Throughput } from './async-throughput.js';
 
 export interface OtlpSink {
@@ -53,9 +53,12 @@ export function tracingEnv(sink: OtlpSink): Record<string, string> {
 }
 
 export interface TracingCost {
-  /** Two runs with tracing off and two with it on, alternating; each figure the mean of its two. */
+  /** Runs with tracing off and on, alternating (alternating.ts); each figure the mean of its runs. */
   off: Throughput;
   on: Throughput;
+  /** Each run's completed jobs per second, in the order they ran. */
+  off_runs: number[];
+  on_runs: number[];
   /** on / off completed jobs per second, in percent. */
   percent_of_off: number;
   export_requests: number;
@@ -69,13 +72,15 @@ export interface TracingCost {
 export async function measureTracingCost(measure: (env: Record<string, string>) => Promise<Throughput>): Promise<TracingCost> {
   const sink = await startOtlpSink();
   try {
-    const runs = await offOnOnOff(() => measure({}), () => measure(tracingEnv(sink)));
+    const runs = await alternate(() => measure({}), () => measure(tracingEnv(sink)));
     if (sink.requests === 0) throw new Error('tracing on, but no span reached the OTLP receiver');
     const on = meanThroughput(runs.on);
     return {
       off: runs.off,
       on,
       percent_of_off: Math.round((on.completed_per_s / runs.off.completed_per_s) * 100),
+      off_runs: runs.offRates,
+      on_runs: runs.on.map((run) => run.completed_per_s),
       export_requests: sink.requests,
       exported_bytes: sink.bytes,
     };
