@@ -35,6 +35,29 @@ export async function alternate<T>(off: () => Promise<Throughput>, on: () => Pro
   return { off: meanThroughput(offRuns), offRates: offRuns.map((run) => run.completed_per_s), on: onRuns };
 }
 
+/** What a bench row reports of an on/off comparison. */
+export interface Comparison {
+  /** Each side's runs, averaged. */
+  off: Throughput;
+  on: Throughput;
+  /** Each run's completed jobs per second, in the order they ran. */
+  off_runs: number[];
+  on_runs: number[];
+  /** on / off completed jobs per second, in percent. */
+  percent_of_off: number;
+}
+
+export function compare(runs: Alternated<Throughput>): Comparison {
+  const on = meanThroughput(runs.on);
+  return {
+    off: runs.off,
+    on,
+    off_runs: runs.offRates,
+    on_runs: runs.on.map((run) => run.completed_per_s),
+    percent_of_off: Math.round((on.completed_per_s / runs.off.completed_per_s) * 100),
+  };
+}
+
 /** Runs of the same size averaged: rates and durations by their mean. */
 export function meanThroughput(runs: readonly Throughput[]): Throughput {
   const mean = (pick: (t: Throughput) => number, digits = 0) => {

@@ -4,7 +4,7 @@
  * NOTIFY names a change (new, running after 250 ms, parked, finished), coalesced per 50 ms, so the cost is those
  * reads in the api plus writing the events; the client here only counts them.
  */
-import { meanThroughput } from './alternating.js';
+import { compare, type Alternated, type Comparison } from './alternating.js';
 import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
 
 export interface Dashboard {
@@ -68,30 +68,19 @@ export async function measureWithDashboard(apiUrl: string, databaseUrl: string, 
   }
 }
 
-export interface DashboardCost {
-  /** Runs with no dashboard and with one open, alternating (alternating.ts); each figure the mean of its runs. */
-  off: Throughput;
-  on: Throughput;
-  /** Each run's completed jobs per second, in the order they ran. */
-  off_runs: number[];
-  on_runs: number[];
-  /** on / off completed jobs per second, in percent. */
-  percent_of_off: number;
+/** Runs with no dashboard and with one open, alternating (alternating.ts), and what the dashboards received. */
+export interface DashboardCost extends Comparison {
   /** Events and bytes one dashboard received in one measured run (the mean of the runs). */
   events: number;
   event_bytes: number;
 }
 
 /** Compares; fails if a dashboard received nothing (a figure from a dashboard that saw no job says it is free). */
-export function dashboardCost(off: Throughput, offRates: number[], runs: readonly DashboardRun[]): DashboardCost {
+export function dashboardCost(alternated: Alternated<DashboardRun>): DashboardCost {
+  const runs = alternated.on;
   if (runs.some((run) => run.events === 0)) throw new Error('a dashboard was open, but no job event reached it');
-  const on = meanThroughput(runs.map((run) => run.result));
   return {
-    off,
-    on,
-    percent_of_off: Math.round((on.completed_per_s / off.completed_per_s) * 100),
-    off_runs: offRates,
-    on_runs: runs.map((run) => run.result.completed_per_s),
+    ...compare({ ...alternated, on: runs.map((run) => run.result) }),
     events: Math.round(runs.reduce((sum, run) => sum + run.events, 0) / runs.length),
     event_bytes: Math.round(runs.reduce((sum, run) => sum + run.bytes, 0) / runs.length),
   };

@@ -223,7 +223,7 @@ try {
     () => asyncRun(2, {}, false, roundJobs),
     () => withStack(2, (apiUrl, databaseUrl) => measureWithDashboard(apiUrl, databaseUrl, roundJobs, 2)),
   );
-  results.dashboard = dashboardCost(dashboards.off, dashboards.offRates, dashboards.on);
+  results.dashboard = dashboardCost(dashboards);
 
   if (process.env['BENCH_SKIP_GROWTH'] === '1') {
     console.log('cost as data grows: skipped (BENCH_SKIP_GROWTH=1)');

@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { alternate, meanThroughput } from './alternating.js';
+import { alternate, compare, type Comparison } from './alternating.js';
 import type { Throughput } from './async-throughput.js';
 
 export interface OtlpSink {
@@ -52,15 +52,8 @@ export function tracingEnv(sink: OtlpSink): Record<string, string> {
   return { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' };
 }
 
-export interface TracingCost {
-  /** Runs with tracing off and on, alternating (alternating.ts); each figure the mean of its runs. */
-  off: Throughput;
-  on: Throughput;
-  /** Each run's completed jobs per second, in the order they ran. */
-  off_runs: number[];
-  on_runs: number[];
-  /** on / off completed jobs per second, in percent. */
-  percent_of_off: number;
+/** Runs with tracing off and on, alternating (alternating.ts), and what the on runs exported. */
+export interface TracingCost extends Comparison {
   export_requests: number;
   exported_bytes: number;
 }
@@ -74,13 +67,8 @@ export async function measureTracingCost(measure: (env: Record<string, string>) 
   try {
     const runs = await alternate(() => measure({}), () => measure(tracingEnv(sink)));
     if (sink.requests === 0) throw new Error('tracing on, but no span reached the OTLP receiver');
-    const on = meanThroughput(runs.on);
     return {
-      off: runs.off,
-      on,
-      percent_of_off: Math.round((on.completed_per_s / runs.off.completed_per_s) * 100),
-      off_runs: runs.offRates,
-      on_runs: runs.on.map((run) => run.completed_per_s),
+      ...compare(runs),
       export_requests: sink.requests,
       exported_bytes: sink.bytes,
     };
