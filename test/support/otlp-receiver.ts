@@ -9,6 +9,8 @@ export interface ReceivedSpan {
   service: string;
   /** The exporting process's resource attributes (service.name among them). */
   resource: Record<string, unknown>;
+  /** The instrumentation scope that made the span (`mule`, ADK's, …). */
+  scope: string;
   name: string;
   traceId: string;
   spanId: string;
@@ -54,6 +56,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
                 spans.push({
                   service,
                   resource,
+                  scope: String(scope.scope?.name ?? ''),
                   name: span.name,
                   traceId: span.traceId,
                   spanId: span.spanId,
