@@ -54,11 +54,11 @@ export interface DashboardRun {
   bytes: number;
 }
 
-/** The async run (a warm-up, then `jobs` measured) with one dashboard open throughout. */
-export async function measureWithDashboard(apiUrl: string, databaseUrl: string, jobs: number, workers: number): Promise<DashboardRun> {
+/** The async run (`warmUp` jobs, then `jobs` measured) with one dashboard open throughout. */
+export async function measureWithDashboard(apiUrl: string, databaseUrl: string, jobs: number, workers: number, warmUp: number): Promise<DashboardRun> {
   const dashboard = await openDashboard(apiUrl);
   try {
-    await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', Math.min(1000, jobs), 32, workers);
+    await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', warmUp, 32, workers);
     const events = dashboard.events;
     const bytes = dashboard.bytes;
     const result = await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', jobs, 32, workers);

@@ -14,7 +14,7 @@ import { putModule, putWorkflow, testModule } from '@mule/test/support/fixtures.
 import { REPO_ROOT, startApi, startWorker, stopAllProcesses, type MuleProcess } from '@mule/test/support/processes.js';
 import { startFakeProvider } from '@mule/test/support/fake-provider.js';
 import { measureAgentOverhead, type AgentOverhead } from './agent-overhead.js';
-import { alternate, ROUNDS } from './alternating.js';
+import { alternate, ROUNDS, WARM_UP_JOBS } from './alternating.js';
 import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
 import { startBenchPostgres } from './bench-postgres.js';
 import { costTables, growthRows, throughputFloorRows } from './cost-report.js';
@@ -28,7 +28,8 @@ import { measureFloor } from './floor.js';
 import { measureGraphs, PROVIDER_DELAY_MS, type GraphLatency } from './graph-latency.js';
 import { closeClient } from './http-client.js';
 import { measureSyncWorkflow, measureWasmExecute } from './sync-latency.js';
-import { measureTracingCost, type TracingCost } from './tracing-cost.js';
+import { measureTracingCost, startOtlpSink, tracingEnv, type TracingCost } from './tracing-cost.js';
+import { measureTracingCpu, type TracingCpu } from './tracing-cpu.js';
 import { dashboardCost, dashboardRow, measureWithDashboard, type DashboardCost } from './dashboard-cost.js';
 import { measureWorkflowTtft, TTFT_REPLY, type WorkflowTtft } from './workflow-ttft.js';
 import type { Latency } from './stats.js';
@@ -66,6 +67,9 @@ async function freshDatabase(): Promise<string> {
  * 8: ~480-530, 16: ~520-590, measured with 2 workers). Real deployments size WORKER_CONCURRENCY to their steps.
  */
 const BENCH_WORKER_CONCURRENCY = '16';
+
+/** Pairs of stacks for the tracing CPU figure; which one starts first alternates. */
+const TRACING_CPU_ROUNDS = 4;
 
 interface StackProcesses {
   api: MuleProcess;
@@ -114,6 +118,7 @@ const results: {
   floor_throughput_cost?: RunCost;
   growth?: Growth;
   tracing?: TracingCost;
+  tracing_cpu?: TracingCpu;
   dashboard?: DashboardCost;
   graphs?: GraphLatency;
 } = {};
@@ -192,12 +197,12 @@ try {
   results.async_cost = [];
   const jobs = sized(10_000);
   // `kept`: the run's cost goes into results.async_cost (the plain runs of the scale curve, in its order).
-  const asyncRun = (workers: number, env: Record<string, string> = {}, kept = false, count = jobs) =>
+  // `warmUp`: jobs run first and not reported, while every process compiles its hot paths.
+  const asyncRun = (workers: number, env: Record<string, string> = {}, kept = false, count = jobs, warmUp = Math.min(1000, jobs)) =>
     withStack(
       workers,
       async (apiUrl, databaseUrl, stack) => {
-        // Warm up the JIT of every process with a short run first; only the second run is reported.
-        await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', Math.min(1000, jobs), 32, workers);
+        await measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', warmUp, 32, workers);
         const measured = await withRunCost(probe, pidsOf(stack), count, () =>
           measureAsyncThroughput(apiUrl, databaseUrl, 'async/workflow/bench', count, 32, workers),
         );
@@ -215,13 +220,30 @@ try {
   // The 2-worker run with tracing off and on (the api and workers exporting every span to a receiver in this
   // process), in rounds of off, on, on, off of shorter runs, each on a fresh stack (alternating.ts says why).
   const roundJobs = sized(4_000);
-  console.log(`async throughput with tracing off / on / on / off, ${ROUNDS} rounds (OTLP/HTTP protobuf to a local receiver): ${roundJobs} jobs a run, 2 workers…`);
-  results.tracing = await measureTracingCost((env) => asyncRun(2, env, false, roundJobs));
+  const warmUp = sized(WARM_UP_JOBS);
+  console.log(`async throughput with tracing off / on / on / off, ${ROUNDS} rounds (OTLP/HTTP protobuf to a local receiver): ${roundJobs} jobs a run after ${warmUp} to warm up, 2 workers…`);
+  results.tracing = await measureTracingCost((env) => asyncRun(2, env, false, roundJobs, warmUp));
+  // The same question answered in CPU per job, with the off and on stacks loaded at the same time (tracing-cpu.ts).
+  console.log(`tracing CPU per job, an off and an on stack loaded together, ${TRACING_CPU_ROUNDS} rounds: ${roundJobs} jobs a phase after ${warmUp} to warm up…`);
+  const cpuSink = await startOtlpSink();
+  try {
+    results.tracing_cpu = await measureTracingCpu({
+      freshDatabase,
+      tracedEnv: tracingEnv(cpuSink),
+      rounds: TRACING_CPU_ROUNDS,
+      jobs: roundJobs,
+      warmUp,
+      asyncCost: results.async_cost![1]!,
+    });
+    if (cpuSink.requests === 0) throw new Error('tracing on, but no span reached the OTLP receiver');
+  } finally {
+    await cpuSink.close();
+  }
   // The same with one dashboard open: a client reading every event of GET /v1/events.
-  console.log(`async throughput with no dashboard / one open / one open / none, ${ROUNDS} rounds (GET /v1/events read by one client): ${roundJobs} jobs a run, 2 workers…`);
+  console.log(`async throughput with no dashboard / one open / one open / none, ${ROUNDS} rounds (GET /v1/events read by one client): ${roundJobs} jobs a run after ${warmUp} to warm up, 2 workers…`);
   const dashboards = await alternate(
-    () => asyncRun(2, {}, false, roundJobs),
-    () => withStack(2, (apiUrl, databaseUrl) => measureWithDashboard(apiUrl, databaseUrl, roundJobs, 2)),
+    () => asyncRun(2, {}, false, roundJobs, warmUp),
+    () => withStack(2, (apiUrl, databaseUrl) => measureWithDashboard(apiUrl, databaseUrl, roundJobs, 2, warmUp)),
   );
   results.dashboard = dashboardCost(dashboards);
 
@@ -299,7 +321,16 @@ const tracingRow = [
   `runs: on ${traced.on_runs.join('/')}, off ${traced.off_runs.join('/')}`,
   '>= 90% of off',
 ];
-const table = [...rows, ...throughputRows, tracingRow, dashboardRow(results.dashboard!), ...throughputFloorRows(results), ...growthRows(results)];
+const tracedCpu = results.tracing_cpu!;
+const plus = (ratio: number) => `${ratio >= 1 ? '+' : ''}${Math.round((ratio - 1) * 100)}%`;
+const tracingCpuRow = [
+  `async with tracing on, from CPU per job: ${tracedCpu.percent_of_off}% of off`,
+  `api ${plus(tracedCpu.api_ratio)}`,
+  `workers ${plus(tracedCpu.worker_ratio)}`,
+  `pairs (on/off): api ${tracedCpu.api_ratios.join('/')}, worker ${tracedCpu.worker_ratios.join('/')}`,
+  '',
+];
+const table = [...rows, ...throughputRows, tracingRow, tracingCpuRow, dashboardRow(results.dashboard!), ...throughputFloorRows(results), ...growthRows(results)];
 const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
 const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
 const text = [line(table[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...table.slice(1).map(line)].join('\n');
