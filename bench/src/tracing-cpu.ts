@@ -97,6 +97,8 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 export async function measureTracingCpu(options: {
   freshDatabase: () => Promise<string>;
+  /** Called with each round's databases once it is measured. */
+  retireDatabase: (databaseUrl: string) => Promise<void>;
   tracedEnv: Record<string, string>;
   rounds: number;
   jobs: number;
@@ -110,8 +112,8 @@ export async function measureTracingCpu(options: {
   for (let round = 0; round < rounds; round++) {
     // Which stack starts first alternates.
     const order = round % 2 === 0 ? [false, true] : [true, false];
+    const stacks: PairStack[] = [];
     try {
-      const stacks: PairStack[] = [];
       for (const traced of order) {
         const databaseUrl = await options.freshDatabase();
         const api = await startApi(databaseUrl, traced ? options.tracedEnv : {});
@@ -127,6 +129,7 @@ export async function measureTracingCpu(options: {
       workerRatios.push(round3(on.workerMs / off.workerMs));
     } finally {
       await stopAllProcesses();
+      for (const stack of stacks) await options.retireDatabase(stack.databaseUrl);
     }
   }
   const apiRatio = geometricMean(apiRatios);
