@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import { finishedIds } from '@mule/db';
+import { putModule, putWorkflow, testModule } from '@mule/test/support/fixtures.js';
 import { post } from './http-client.js';
 
 export interface Throughput {
@@ -48,21 +49,11 @@ export async function measureAsyncThroughput(
     check();
   });
   await listener.query('LISTEN mule_job_finished');
-  const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'throughput' }] });
-  let next = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (next < jobs) {
-        next++;
-        const answer = await post(`${apiUrl}/v1/chat/completions`, body);
-        if (answer.status !== 202) throw new Error(`async call answered ${answer.status}: ${answer.body}`);
-        const id = (JSON.parse(answer.body) as { id: string }).id.slice('job-'.length);
-        accepted.add(id);
-        if (finished.has(id)) acceptedFinished++;
-      }
-    }),
-  );
+  await submitAsync(apiUrl, model, jobs, clients, (id) => {
+    accepted.add(id);
+    if (finished.has(id)) acceptedFinished++;
+  });
   const submitted = performance.now();
   check();
   await drained;
@@ -81,4 +72,26 @@ export async function measureAsyncThroughput(
     completed_per_s: round(jobs / ((done - started) / 1000)),
     seconds: Math.round((done - started) / 10) / 100,
   };
+}
+
+/** Submits `jobs` async calls of `model` by `clients` concurrent clients; `accepted` hears each job's id. */
+export async function submitAsync(apiUrl: string, model: string, jobs: number, clients: number, accepted?: (jobId: string) => void): Promise<void> {
+  const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'throughput' }] });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < jobs) {
+        next++;
+        const answer = await post(`${apiUrl}/v1/chat/completions`, body);
+        if (answer.status !== 202) throw new Error(`async call answered ${answer.status}: ${answer.body}`);
+        accepted?.((JSON.parse(answer.body) as { id: string }).id.slice('job-'.length));
+      }
+    }),
+  );
+}
+
+/** The one-step workflow every async figure runs (`async/workflow/bench`): the echo module as its WASM step. */
+export async function installBenchWorkflow(apiUrl: string): Promise<void> {
+  if ((await putModule(apiUrl, 'echo', testModule('echo'))).status !== 201) throw new Error('module upload failed');
+  if ((await putWorkflow(apiUrl, 'bench', [{ id: 'echo', wasm: 'echo' }])).status !== 201) throw new Error('workflow failed');
 }

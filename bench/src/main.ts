@@ -10,12 +10,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { installQueue, migrate } from '@mule/db';
 import { withDatabase } from '@mule/db/embedded';
-import { putModule, putWorkflow, testModule } from '@mule/test/support/fixtures.js';
 import { REPO_ROOT, startApi, startWorker, stopAllProcesses, type MuleProcess } from '@mule/test/support/processes.js';
 import { startFakeProvider } from '@mule/test/support/fake-provider.js';
 import { measureAgentOverhead, type AgentOverhead } from './agent-overhead.js';
 import { alternate, ROUNDS, WARM_UP_JOBS } from './alternating.js';
-import { measureAsyncThroughput, type Throughput } from './async-throughput.js';
+import { installBenchWorkflow, measureAsyncThroughput, type Throughput } from './async-throughput.js';
 import { startBenchPostgres } from './bench-postgres.js';
 import { costTables, growthRows, throughputFloorRows } from './cost-report.js';
 import { makeGrowthTemplates, type Growth } from './growth.js';
@@ -109,8 +108,7 @@ async function withStack<T>(
   const api = await startApi(databaseUrl, apiEnv);
   const started = await Promise.all(Array.from({ length: workers }, () => startWorker(databaseUrl, { WORKER_CONCURRENCY: BENCH_WORKER_CONCURRENCY, ...workerEnv })));
   try {
-    if ((await putModule(api.url, 'echo', testModule('echo'))).status !== 201) throw new Error('module upload failed');
-    if ((await putWorkflow(api.url, 'bench', [{ id: 'echo', wasm: 'echo' }])).status !== 201) throw new Error('workflow failed');
+    await installBenchWorkflow(api.url);
     return await fn(api.url, databaseUrl, { api, workers: started, databaseUrl });
   } finally {
     await stopAllProcesses();
@@ -253,7 +251,7 @@ try {
       rounds: TRACING_CPU_ROUNDS,
       jobs: roundJobs,
       warmUp,
-      asyncCost: results.async_cost![1]!,
+      asyncCost: results.async_cost![results.async.findIndex((run) => run.workers === 2)]!,
     });
     if (cpuSink.requests === 0) throw new Error('tracing on, but no span reached the OTLP receiver');
   } finally {

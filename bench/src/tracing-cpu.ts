@@ -13,9 +13,8 @@
  */
 import pg from 'pg';
 import { finishedIds } from '@mule/db';
-import { putModule, putWorkflow, testModule } from '@mule/test/support/fixtures.js';
 import { startApi, startWorker, stopAllProcesses, type MuleProcess } from '@mule/test/support/processes.js';
-import { post } from './http-client.js';
+import { installBenchWorkflow, submitAsync } from './async-throughput.js';
 import { processCpuMs } from './proc-cpu.js';
 import type { RunCost } from './run-cost.js';
 
@@ -42,50 +41,44 @@ interface PairStack {
 }
 
 const CLIENTS = 16;
-const BODY = JSON.stringify({ model: 'async/workflow/bench', messages: [{ role: 'user', content: 'tracing cpu' }] });
-
-async function submit(apiUrl: string, jobs: number): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async () => {
-      while (next < jobs) {
-        next++;
-        const answer = await post(`${apiUrl}/v1/chat/completions`, BODY);
-        if (answer.status !== 202) throw new Error(`async call answered ${answer.status}: ${answer.body}`);
-      }
-    }),
-  );
-}
+const MODEL = 'async/workflow/bench';
 
 async function apiPhase(stack: PairStack, warmUp: number, jobs: number): Promise<void> {
-  await submit(stack.api.url, warmUp);
+  await submitAsync(stack.api.url, MODEL, warmUp, CLIENTS);
   const before = processCpuMs(stack.api.child.pid!) ?? NaN;
-  await submit(stack.api.url, jobs);
+  await submitAsync(stack.api.url, MODEL, jobs, CLIENTS);
   stack.apiMs = ((processCpuMs(stack.api.child.pid!) ?? NaN) - before) / jobs;
   await stack.api.stop('SIGTERM');
 }
 
-/** One worker drains the stack's queue; its CPU is counted from the `warmUp`-th finished job to the last. */
+/** One worker drains the stack's queue; its CPU is counted from the first finish heard at or after `warmUp` to the last. */
 async function workerPhase(stack: PairStack, env: Record<string, string>, warmUp: number, total: number): Promise<void> {
   const listener = new pg.Client({ connectionString: stack.databaseUrl });
   await listener.connect();
   try {
     let finished = 0;
     let worker: MuleProcess | undefined;
-    let before = NaN;
-    const drained = new Promise<void>((resolve) => {
-      listener.on('notification', (message) => {
-        finished += finishedIds(message.payload ?? '').length;
-        if (Number.isNaN(before) && finished >= warmUp && worker) before = processCpuMs(worker.child.pid!) ?? NaN;
-        if (finished >= total && worker) {
-          stack.workerMs = ((processCpuMs(worker.child.pid!) ?? NaN) - before) / (total - warmUp);
-          resolve();
-        }
-      });
+    let from: { finished: number; cpuMs: number } | undefined;
+    let drained: () => void = () => {};
+    const done = new Promise<void>((resolve) => (drained = resolve));
+    // Called on every finish and once the worker is known: a fast worker may finish jobs before startWorker returns.
+    const check = () => {
+      if (!worker) return;
+      const cpuMs = () => processCpuMs(worker!.child.pid!) ?? NaN;
+      if (!from && finished >= warmUp) from = { finished, cpuMs: cpuMs() };
+      if (from && finished >= total) {
+        stack.workerMs = (cpuMs() - from.cpuMs) / Math.max(1, finished - from.finished);
+        drained();
+      }
+    };
+    listener.on('notification', (message) => {
+      finished += finishedIds(message.payload ?? '').length;
+      check();
     });
     await listener.query('LISTEN mule_job_finished');
     worker = await startWorker(stack.databaseUrl, { WORKER_CONCURRENCY: '16', ...env });
-    await drained;
+    check();
+    await done;
     await worker.stop('SIGTERM');
   } finally {
     await listener.end();
@@ -117,8 +110,7 @@ export async function measureTracingCpu(options: {
       for (const traced of order) {
         const databaseUrl = await options.freshDatabase();
         const api = await startApi(databaseUrl, traced ? options.tracedEnv : {});
-        if ((await putModule(api.url, 'echo', testModule('echo'))).status !== 201) throw new Error('module upload failed');
-        if ((await putWorkflow(api.url, 'bench', [{ id: 'echo', wasm: 'echo' }])).status !== 201) throw new Error('workflow failed');
+        await installBenchWorkflow(api.url);
         stacks.push({ traced, databaseUrl, api, apiMs: NaN, workerMs: NaN });
       }
       await Promise.all(stacks.map((stack) => apiPhase(stack, warmUp, jobs)));
